@@ -1,0 +1,182 @@
+"""The typed messages that flow between Parla's stages.
+
+One turn travels: ``AudioIn`` -> ``Transcript`` -> ``LanguageDecision`` -> ``Intent`` and
+``Entity`` -> ``Passage`` -> ``Reply`` -> ``SpeechOut``, and every stage's decision and timing
+is recorded in a ``Trace``. All are frozen: a stage returns a new message, it never edits one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+SAMPLE_RATE = 16_000  # Hz: what Whisper expects; every AudioIn is resampled to it
+
+LanguageSource = Literal["user", "speech", "text", "session", "default"]
+ResponderPath = Literal["generated", "extractive", "no_answer", "template"]
+Action = Literal["answer", "ask_slot", "clarify", "decline", "handoff", "small_talk"]
+
+
+@dataclass(frozen=True, eq=False)
+class AudioIn:
+    """Decoded speech from the user."""
+
+    samples: np.ndarray
+    """Mono float32 in [-1, 1] at ``sample_rate``."""
+    sample_rate: int = SAMPLE_RATE
+    """Samples per second."""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of recognised speech."""
+
+    start_s: float
+    """Start time in seconds from the beginning of the clip."""
+    end_s: float
+    """End time in seconds."""
+    text: str
+    """What was said in it."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What the speech recogniser heard."""
+
+    text: str
+    """The words, empty when nothing was said."""
+    language: str
+    """ISO 639-1 code chosen by the recogniser's language ID (restricted to the configured ones)."""
+    language_probability: float
+    """The recogniser's probability for ``language``."""
+    segments: tuple[Segment, ...] = ()
+    """Timed pieces of ``text``."""
+    no_speech: bool = False
+    """True when the audio held silence, noise or music: ``text`` is then empty."""
+    duration_s: float = 0.0
+    """Length of the audio that was transcribed."""
+
+
+@dataclass(frozen=True)
+class LanguageDecision:
+    """The language a turn is answered in, and why."""
+
+    code: str
+    """ISO 639-1 code, one of the configured languages."""
+    confidence: float
+    """Probability of ``code`` from the detector that decided (1.0 for a user's choice)."""
+    source: LanguageSource
+    """Who decided: the user, the speech recogniser, the text detector, or the session."""
+    evidence: str = ""
+    """A short human-readable reason, shown in the trace."""
+
+
+@dataclass(frozen=True)
+class IntentScore:
+    """One candidate intent with its calibrated probability."""
+
+    label: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the user wants."""
+
+    label: str
+    """An intent name, or ``out_of_scope``."""
+    confidence: float
+    """Calibrated probability of ``label``."""
+    alternatives: tuple[IntentScore, ...] = ()
+    """The next most likely intents, best first."""
+    source: Literal["model", "prototype", "rule"] = "model"
+    """The fine-tuned model, an embedding prototype (few-shot intent), or a rule."""
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A piece of information found in the user's words."""
+
+    type: str
+    """``order_number``, ``email``, ``phone``, ``date``, ``amount`` or ``product``."""
+    text: str
+    """The words as the user wrote them."""
+    value: str
+    """Normalised value (``VT-20481736``, ``2026-03-05``, ``49.99 EUR`` ...)."""
+    start: int = 0
+    """Character offset of ``text`` in the turn."""
+    end: int = 0
+    """Character offset just past ``text``."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a knowledge-base document, retrieved for a question."""
+
+    doc_id: str
+    """Stable document id: path relative to the knowledge-base root (+ ``#row`` for FAQ rows)."""
+    title: str
+    """The document's title."""
+    text: str
+    """The chunk's text."""
+    language: str
+    """ISO 639-1 code of the document."""
+    score: float
+    """Cosine similarity to the question (higher is better)."""
+    chunk_id: int = 0
+    """Position of the chunk in the index."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What Parla says back, in words."""
+
+    text: str
+    """The reply shown and spoken."""
+    language: str
+    """ISO 639-1 code of ``text``."""
+    cited_ids: tuple[str, ...] = ()
+    """Document ids the reply is grounded in."""
+    grounded: bool = True
+    """True when every fact in ``text`` is supported by the cited passages."""
+    path: ResponderPath = "template"
+    """How it was written: generated, extractive, no_answer or a dialogue template."""
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechOut:
+    """The reply as audio."""
+
+    samples: np.ndarray
+    """Mono float32 in [-1, 1]."""
+    sample_rate: int
+    """Samples per second of ``samples`` (the voice's own rate)."""
+    engine: str
+    """Synthesis backend used (``piper``, ``espeak-ng`` ...)."""
+    voice: str
+    """Voice name within the engine."""
+    fallback: bool = False
+    """True when the language had no voice of its own and another was used."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Why a turn was answered the way it was: shown in the app's why panel and the CLI."""
+
+    language: LanguageDecision
+    intent: Intent
+    action: Action
+    entities: tuple[Entity, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    responder_path: ResponderPath = "template"
+    transcript: Transcript | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds per stage (``asr``, ``language``, ``intent``, ``retrieval``, ...)."""
+    notes: tuple[str, ...] = ()
+    """Anything else worth telling an operator (a voice fallback, a truncated input ...)."""

@@ -1,0 +1,1 @@
+"""retrieval stage (see README)."""

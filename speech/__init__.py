@@ -1,0 +1,1 @@
+"""speech stage (see README)."""
