@@ -7,6 +7,7 @@ JSON object on stdout, and logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -40,15 +41,23 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def cmd_setup(args: argparse.Namespace) -> dict[str, Any]:
-    from agent.setup import run_setup
+def lazy(target: str, issue: int) -> Handler:
+    """A handler imported only when its command runs (``"module:function"``).
 
-    return run_setup()
+    Heavy libraries (torch, faiss, gradio) load only for the command that needs them. A stage
+    whose module has not landed yet answers with a one-line error naming its issue.
+    """
 
-
-def _not_yet(issue: int) -> Handler:
-    def handler(args: argparse.Namespace) -> dict[str, Any]:
-        raise ParlaError(f"`parla {args.command}` is not available yet (issue #{issue})")
+    def handler(args: argparse.Namespace) -> dict[str, Any] | None:
+        module_name, func_name = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            raise ParlaError(f"`parla {args.command}` is not available yet (issue #{issue})") from None
+        result: dict[str, Any] | None = getattr(module, func_name)(args)
+        return result
 
     return handler
 
@@ -63,24 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="prepare the offline model bundle, demo index and models")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_setup)
+    p.set_defaults(handler=lazy("agent.setup:cmd_setup", 2))
 
     p = sub.add_parser("demo", help="run setup if needed, then serve the Gradio app")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--index")
-    p.set_defaults(handler=_not_yet(6))
+    p.set_defaults(handler=lazy("ui.commands:cmd_demo", 6))
 
     p = sub.add_parser("chat", help="one text turn (or an interactive session with no TEXT)")
     p.add_argument("text", nargs="?")
     _turn_options(p)
-    p.set_defaults(handler=_not_yet(10))
+    p.set_defaults(handler=lazy("agent.commands:cmd_chat", 10))
 
     p = sub.add_parser("voice", help="one voice turn: transcribe, answer, speak")
     p.add_argument("audio")
     p.add_argument("--out")
     _turn_options(p)
-    p.set_defaults(handler=_not_yet(10))
+    p.set_defaults(handler=lazy("agent.commands:cmd_voice", 10))
 
     index = sub.add_parser("index", help="knowledge-base index").add_subparsers(
         dest="index_command", required=True, metavar="ACTION"
@@ -89,15 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=_not_yet(4))
+    p.set_defaults(handler=lazy("retrieval.commands:cmd_index_build", 4))
 
     finetune = sub.add_parser("finetune", help="fine-tune a model").add_subparsers(
         dest="finetune_command", required=True, metavar="MODEL"
     )
-    for name, issue in (("intent", 5), ("responder", 9)):
+    for name, target, issue in (
+        ("intent", "finetune.intent:cmd_finetune_intent", 5),
+        ("responder", "finetune.responder:cmd_finetune_responder", 9),
+    ):
         p = finetune.add_parser(name, help=f"fine-tune the {name} model")
         _train_options(p)
-        p.set_defaults(handler=_not_yet(issue))
+        p.set_defaults(handler=lazy(target, issue))
 
     evaluate = sub.add_parser("eval", help="offline evaluation").add_subparsers(
         dest="eval_command", required=True, metavar="STAGE"
@@ -107,13 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("retrieval", 4, ("--index", "--queries")),
         ("asr", 8, ("--manifest",)),
         ("responder", 9, ("--model", "--test")),
-    ):
+    ):  # each runs eval.<name>:cmd_eval_<name>
         p = evaluate.add_parser(name, help=f"evaluate the {name} stage")
         for flag in flags:
             p.add_argument(flag, required=True)
         p.add_argument("--report")
         p.add_argument("--json", action="store_true")
-        p.set_defaults(handler=_not_yet(issue))
+        p.set_defaults(handler=lazy(f"eval.{name}:cmd_eval_{name}", issue))
     return parser
 
 

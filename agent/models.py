@@ -26,6 +26,7 @@ from agent.errors import ParlaError
 logger = logging.getLogger(__name__)
 
 BUNDLE_PREFIX = "bundle:"
+DEMO_PREFIX = "demo:"  # what `parla setup` builds for the demo: demo:index, demo:intent ...
 BUNDLE_VERSION = 1  # bump when a builder's output changes; old folders are rebuilt
 MARKER = ".parla-bundle.json"  # written last: a folder without it is incomplete
 
@@ -188,6 +189,11 @@ BUILDERS: dict[str, Callable[[Path, list[Path]], None]] = {
     "piper-joe-en": _build_piper,
 }
 DEFAULT_BUNDLE = ("whisper-base", "e5-small", "piper-joe-en")  # what `parla setup` builds
+
+
+def demo_dir(home: Path | None = None) -> Path:
+    """Where `parla setup` keeps the demo's index and fine-tuned models."""
+    return (home or parla_home()) / "demo"
 
 
 def bundle_dir(name: str, home: Path | None = None) -> Path:

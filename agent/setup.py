@@ -13,6 +13,10 @@ from agent.models import DEFAULT_BUNDLE, bundle_ready, parla_home, resolve_bundl
 logger = logging.getLogger(__name__)
 
 
+def cmd_setup(args: Any) -> dict[str, Any]:
+    return run_setup()
+
+
 def run_setup() -> dict[str, Any]:
     """Build the offline bundle (later stages add the demo index and fine-tuned models)."""
     started = time.monotonic()
