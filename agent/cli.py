@@ -55,7 +55,9 @@ def lazy(target: str, issue: int) -> Handler:
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise
-            raise ParlaError(f"`parla {args.command}` is not available yet (issue #{issue})") from None
+            raise ParlaError(
+                f"`parla {args.command}` is not available yet (issue #{issue})"
+            ) from None
         result: dict[str, Any] | None = getattr(module, func_name)(args)
         return result
 

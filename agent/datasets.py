@@ -74,7 +74,9 @@ def read_intent_file(path: str | Path, split: str | None = None) -> list[IntentE
         label = row.get("label", row.get("category"))
         text = row.get("text")
         if not isinstance(text, str) or not isinstance(label, str) or not label.strip():
-            raise ParlaError(f"{path}: row {number} needs a text and a label (got keys {sorted(row)})")
+            raise ParlaError(
+                f"{path}: row {number} needs a text and a label (got keys {sorted(row)})"
+            )
         examples.append(IntentExample(text.strip(), label.strip(), row.get("lang")))
     if not examples:
         raise ParlaError(f"{path} holds no intent examples")
@@ -107,7 +109,9 @@ def read_responder_file(path: str | Path, split: str | None = None) -> list[Resp
             raise ParlaError(f"{path}:{number}: missing key {exc.args[0]!r}") from None
         passages = tuple(row.get("passages") or ())
         examples.append(
-            ResponderExample(question, answer, lang, row.get("intent"), row.get("article"), passages)
+            ResponderExample(
+                question, answer, lang, row.get("intent"), row.get("article"), passages
+            )
         )
     if not examples:
         raise ParlaError(f"{path} holds no responder examples")

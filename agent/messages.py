@@ -180,3 +180,29 @@ class Trace:
     """Milliseconds per stage (``asr``, ``language``, ``intent``, ``retrieval``, ...)."""
     notes: tuple[str, ...] = ()
     """Anything else worth telling an operator (a voice fallback, a truncated input ...)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Turn:
+    """One thing the user said: typed text or recorded audio."""
+
+    text: str | None = None
+    """Typed text (None for a voice turn)."""
+    audio: AudioIn | None = None
+    """Recorded speech (None for a text turn)."""
+    language: str | None = None
+    """The user's explicit language choice, which wins over detection."""
+    speak: bool = False
+    """Synthesize the reply as audio."""
+
+
+@dataclass(frozen=True, eq=False)
+class TurnResult:
+    """Everything Parla produced for one turn."""
+
+    reply: Reply
+    trace: Trace
+    speech: SpeechOut | None = None
+    """The reply as audio, when the turn asked for it."""
+    ticket: str | None = None
+    """The handoff ticket number, when the turn was handed to a person."""
