@@ -80,6 +80,7 @@ class AgentConfig:
     max_sessions: int = 1_000  # oldest idle sessions are dropped beyond this
     session_ttl_s: float = 1_800.0  # a session expires after this much inactivity
     max_text_chars: int = 2_000  # longer text turns are truncated (and the trace says so)
+    policy: str = ""  # dialogue policy TOML; empty = agent/policy.toml
 
 
 @dataclass(frozen=True)

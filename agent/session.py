@@ -57,6 +57,32 @@ class Session:
         return self.history[-1].intent if self.history else None
 
 
+def session_to_dict(session: Session) -> dict:
+    """The session's state as plain data (for a CLI session that spans processes)."""
+    return {
+        "id": session.id,
+        "language": session.language,
+        "history": [vars(h) for h in session.history],
+        "entities": dict(session.entities),
+        "pending": vars(session.pending) if session.pending else None,
+        "failures": session.failures,
+        "handed_off": session.handed_off,
+    }
+
+
+def session_from_dict(data: dict, history: int = 8) -> Session:
+    session = Session(
+        data["id"],
+        language=data.get("language"),
+        history=deque((HistoryItem(**h) for h in data.get("history", [])), maxlen=history),
+    )
+    session.entities.update(data.get("entities", {}))
+    session.pending = Pending(**data["pending"]) if data.get("pending") else None
+    session.failures = int(data.get("failures", 0))
+    session.handed_off = data.get("handed_off")
+    return session
+
+
 class SessionStore:
     """Thread-safe sessions by id, expiring after ``ttl_s`` idle and capped at ``max_sessions``."""
 

@@ -34,6 +34,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY, session TEXT, at REAL, language TEXT, user TEXT, reply TEXT,
     intent TEXT, confidence REAL, action TEXT, trace TEXT);
+CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, at REAL, state TEXT);
 CREATE TABLE IF NOT EXISTS tickets (
     ticket TEXT PRIMARY KEY, session TEXT, at REAL, language TEXT, reason TEXT, transcript TEXT);
 """
@@ -106,8 +107,24 @@ class ConversationStore:
         )
         return [{"text": u, "label": i, "lang": lang} for u, i, lang in cur.fetchall()]
 
+    def save_session(self, session_id: str, state: dict) -> None:
+        """Keep a session's state between processes (``parla chat --session ID``)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?,?,?)",
+                (session_id, time.time(), json.dumps(state, ensure_ascii=False)),
+            )
+
+    def load_session(self, session_id: str, ttl_s: float) -> dict | None:
+        row = self._db.execute(
+            "SELECT at, state FROM sessions WHERE id = ?", (session_id,)
+        ).fetchone()
+        if row is None or time.time() - row[0] > ttl_s:
+            return None
+        return dict(json.loads(row[1]))
+
     def count(self, table: str = "turns") -> int:
-        assert table in ("turns", "tickets")
+        assert table in ("turns", "tickets", "sessions")
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     def _mask(self, text: str) -> str:

@@ -26,3 +26,15 @@ def test_history_is_capped():
     for i in range(5):
         s.history.append(i)
     assert list(s.history) == [2, 3, 4]
+
+
+def test_session_round_trips_through_plain_data():
+    from agent.session import Pending, session_from_dict, session_to_dict
+
+    store = SessionStore()
+    s = store.get("z")
+    s.language, s.failures = "de", 1
+    s.entities["order_number"] = "VT-12345678"
+    s.pending = Pending("cancel_order", "order_number", "Bestellung stornieren")
+    again = session_from_dict(session_to_dict(s))
+    assert session_to_dict(again) == session_to_dict(s)
