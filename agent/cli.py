@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--report")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=lazy(f"eval.{name}:cmd_eval_{name}", issue))
+    p = evaluate.add_parser("dialogues", help="play the demo dialogues through the whole agent")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("eval.dialogues:cmd_eval_dialogues", 10))
+
+    p = sub.add_parser("export", help="write logged turns as intent training JSONL")
+    p.add_argument("--out", required=True)
+    p.add_argument("--min-confidence", type=float, default=0.9)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("agent.commands:cmd_export", 10))
     return parser
 
 

@@ -130,3 +130,15 @@ def _interactive(args: argparse.Namespace) -> None:
         result = bundle.agent.respond(Turn(text=line, language=args.lang), session)
         _print_turn(result_json(result, session.id))
     bundle.close_session(session)
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    """Logged turns (masked) as intent training lines for the next fine-tune."""
+    from agent.datasets import write_jsonl
+    from agent.models import parla_home
+    from agent.store import ConversationStore
+
+    store = ConversationStore(parla_home() / "conversations.sqlite")
+    rows = store.export_training(args.min_confidence)
+    write_jsonl(Path(args.out), rows)
+    return {"out": args.out, "examples": len(rows)}

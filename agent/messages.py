@@ -180,6 +180,9 @@ class Trace:
     """Milliseconds per stage (``asr``, ``language``, ``intent``, ``retrieval``, ...)."""
     notes: tuple[str, ...] = ()
     """Anything else worth telling an operator (a voice fallback, a truncated input ...)."""
+    handled_as: str | None = None
+    """The intent the turn was served as: the classifier's, or the pending request's when this
+    turn only supplied a missing entity, or the previous topic for a short follow-up."""
 
 
 @dataclass(frozen=True, eq=False)

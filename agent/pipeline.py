@@ -299,6 +299,7 @@ class Agent:
             state.transcript,
             dict(state.latency),
             tuple(state.notes) + ((d.reason,) if d.reason else ()),
+            d.intent,
         )
         if state.text:
             session.history.append(HistoryItem(state.text, reply.text, d.intent or "", d.action))
