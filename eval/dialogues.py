@@ -8,8 +8,10 @@ handoffs are all exercised, each dialogue in a fresh session.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.datasets import demo_dialogues
@@ -100,5 +102,6 @@ def cmd_eval_dialogues(args: Any) -> dict[str, Any]:
     from agent.config import load_config
     from agent.loading import load_agent
 
-    loaded = load_agent(load_config(getattr(args, "config", None)), store_path=None)
+    store = Path(tempfile.mkdtemp(prefix="parla-dialogues-")) / "log.sqlite"
+    loaded = load_agent(load_config(getattr(args, "config", None)), store_path=store)
     return summarise(run_dialogues(loaded))
