@@ -14,7 +14,12 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 if [ "${PARLA_BROWSER_TESTS:-0}" = "1" ]; then
+  # The app's browser tests (tests/test_ui_browser.py) drive Debian's chromium via Playwright;
+  # the fonts draw the Chinese text and the icons in their screenshots.
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium chromium-driver)
+  for pkg in fonts-noto-color-emoji fonts-wqy-microhei; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"

@@ -2,6 +2,8 @@
 # The whole test suite: fast tests with tiny models, then the slow set on the real bundle.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The suite includes the app's browser tests: install chromium (and fonts) for them.
+export PARLA_BROWSER_TESTS=1
 source "$ROOT/scripts/install.sh"
 cd "$ROOT"
 printf '\n==> parla setup (offline model bundle)\n' >&2

@@ -1,0 +1,210 @@
+"""Text to speech: a voice per language, chosen from a table, with a fallback, streamed by sentence.
+
+``load_synthesizer(config)`` returns the process-wide ``Synthesizer``. A voice is named
+``engine:target[?option=value&...]`` in ``[tts] voices`` (``piper:bundle:piper-joe-en``,
+``piper:/voices/de_DE-thorsten-medium.onnx``, ``espeak-ng:fr-fr?rate=150``, ``coqui:/models/my``).
+A language with no entry gets ``config.fallback`` (espeak-ng reads about 100 languages); a
+language no engine reads falls back to the first voice in the table, and ``SpeechOut.fallback``
+and ``notes`` say so for the trace. ``stream()`` yields one ``SpeechOut`` per piece of the reply,
+so the first words play while the rest is synthesised.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from agent.config import TTSConfig
+from agent.errors import ParlaError
+from agent.messages import SpeechOut
+from speech.audio import wav_bytes, write_wav  # re-exported: callers write replies from here
+from speech.speakable import pieces, speakable, truncate
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Synthesizer",
+    "TableSynthesizer",
+    "VoiceSpec",
+    "load_synthesizer",
+    "wav_bytes",
+    "write_wav",
+]
+
+BACKENDS: dict[str, str] = {  # engine name -> "module:loader"; imported only when used
+    "piper": "speech.tts_piper:load_voice",
+    "espeak-ng": "speech.tts_espeak:load_voice",
+    "coqui": "speech.tts_coqui:load_voice",
+}
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """A voice as the config names it: ``engine:target?option=value``."""
+
+    engine: str
+    target: str
+    options: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def parse(cls, text: str, language: str = "") -> VoiceSpec:
+        engine, sep, rest = text.partition(":")
+        if not sep and engine in BACKENDS:  # "espeak-ng" alone: the language's default voice
+            rest = language
+        elif not sep or engine not in BACKENDS:
+            known = ", ".join(sorted(BACKENDS))
+            raise ParlaError(f"voice {text!r} should look like ENGINE:VOICE with ENGINE in {known}")
+        target, _, query = rest.partition("?")
+        return cls(engine, target, dict(parse_qsl(query)))
+
+    def __str__(self) -> str:
+        return f"{self.engine}:{self.target}"
+
+
+class Voice(Protocol):
+    """One loaded voice of one engine."""
+
+    engine: str
+    name: str
+    sample_rate: int
+
+    def speak(self, text: str) -> np.ndarray:
+        """Mono float32 samples in [-1, 1] at ``sample_rate`` for a short piece of text."""
+        ...
+
+
+class Synthesizer(Protocol):
+    def synthesize(self, text: str, language: str) -> SpeechOut:
+        """The whole reply as one clip."""
+        ...
+
+    def stream(self, text: str, language: str) -> Iterator[SpeechOut]:
+        """The reply piece by piece (first clause first); each ready as soon as it is made."""
+        ...
+
+
+VoiceLoader = Callable[[VoiceSpec, str], Voice]
+
+
+def load_voice(spec: VoiceSpec, language: str) -> Voice:
+    """Load one voice with its engine's loader (the engine's package is imported only now)."""
+    module_name, func = BACKENDS[spec.engine].split(":")
+    loader: VoiceLoader = getattr(importlib.import_module(module_name), func)
+    return loader(spec, language)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    voice: Voice
+    fallback: bool
+    note: str
+
+
+class TableSynthesizer:
+    """The ``Synthesizer``: voice table + fallback + speakable text + pieces."""
+
+    def __init__(self, config: TTSConfig, loader: VoiceLoader | None = None) -> None:
+        if not config.voices and not config.fallback:
+            raise ParlaError("tts needs at least one voice or a fallback engine")
+        self.config = config
+        self._loader = loader or load_voice
+        self._voices: dict[str, _Choice] = {}
+        self._lock = threading.RLock()  # the fallback chain re-enters voice_for
+
+    def voice_for(self, language: str) -> _Choice:
+        """The voice for ``language``, loaded once; the fallback chain when it has none."""
+        with self._lock:
+            if language not in self._voices:
+                self._voices[language] = self._choose(language)
+            return self._voices[language]
+
+    def _choose(self, language: str) -> _Choice:
+        wanted = self.config.voices.get(language)
+        if wanted:
+            return _Choice(self._loader(VoiceSpec.parse(wanted, language), language), False, "")
+        if self.config.fallback:
+            try:
+                spec = VoiceSpec.parse(self.config.fallback, language)
+                voice = self._loader(spec, language)
+                note = f"no voice configured for {language}: using {spec.engine} ({voice.name})"
+                return _Choice(voice, True, note)
+            except ParlaError as exc:
+                logger.info("fallback engine cannot read %s: %s", language, exc)
+        if not self.config.voices:
+            raise ParlaError(f"no voice can read language {language!r}")
+        other, spec_text = next(iter(self.config.voices.items()))
+        voice = self.voice_for(other).voice
+        note = f"no voice reads {language}: spoken with the {other} voice {spec_text}"
+        return _Choice(voice, True, note)
+
+    def _prepare(self, text: str, language: str) -> tuple[list[str], tuple[str, ...]]:
+        if not text or not text.strip():
+            raise ParlaError("nothing to say: the reply text is empty")
+        notes: list[str] = []
+        text, cut = truncate(text, self.config.max_chars)
+        if cut:
+            notes.append(f"reply spoken up to {len(text)} characters (tts.max_chars)")
+        if self.config.normalise_text:
+            text = speakable(text, language)
+        parts = pieces(text, self.config.first_chunk_chars, self.config.chunk_chars)
+        if not parts:
+            raise ParlaError("nothing to say: the reply holds no speakable words")
+        return parts, tuple(notes)
+
+    def stream(self, text: str, language: str) -> Iterator[SpeechOut]:
+        parts, notes = self._prepare(text, language)
+        choice = self.voice_for(language)
+        notes = notes + ((choice.note,) if choice.note else ())
+        for part in parts:
+            yield SpeechOut(
+                samples=choice.voice.speak(part),
+                sample_rate=choice.voice.sample_rate,
+                engine=choice.voice.engine,
+                voice=choice.voice.name,
+                fallback=choice.fallback,
+                notes=notes,
+            )
+
+    def synthesize(self, text: str, language: str) -> SpeechOut:
+        outs = list(self.stream(text, language))
+        return concatenate(outs, self.config.pause_s)
+
+
+def concatenate(outs: list[SpeechOut], pause_s: float = 0.25) -> SpeechOut:
+    """One clip from streamed pieces, with a short pause between them."""
+    if not outs:
+        raise ParlaError("nothing to say: no audio was produced")
+    first = outs[0]
+    gap = np.zeros(int(pause_s * first.sample_rate), dtype=np.float32)
+    joined: list[np.ndarray] = []
+    for i, out in enumerate(outs):
+        joined += ([gap] if i else []) + [np.asarray(out.samples, dtype=np.float32)]
+    return SpeechOut(
+        samples=np.concatenate(joined),
+        sample_rate=first.sample_rate,
+        engine=first.engine,
+        voice=first.voice,
+        fallback=first.fallback,
+        notes=first.notes,
+    )
+
+
+_CACHE: dict[str, TableSynthesizer] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_synthesizer(config: TTSConfig | None = None) -> Synthesizer:
+    """The process-wide synthesizer for ``config`` (each voice loads on its first use)."""
+    config = config or TTSConfig()
+    key = repr(config)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = TableSynthesizer(config)
+        return _CACHE[key]
