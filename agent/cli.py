@@ -28,6 +28,10 @@ def _quiet_third_party() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Issue #5, measured: OpenMP threads that spin while waiting make torch ~10x slower when
+    # the cores are shared (a training step went from 13 s to 1 s on a loaded 2-core machine).
+    # Read once when torch loads, so it is set here, before any handler imports torch.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -37,7 +41,8 @@ def _setup_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "sentence_transformers"):
+    noisy_loggers = ("httpx", "urllib3", "filelock", "huggingface_hub", "sentence_transformers")
+    for noisy in (*noisy_loggers, "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -77,9 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=lazy("agent.setup:cmd_setup", 2))
 
     p = sub.add_parser("demo", help="run setup if needed, then serve the Gradio app")
-    p.add_argument("--host")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int)
-    p.add_argument("--index")
+    p.add_argument("--index", help="answer from this index folder instead of the demo's")
+    p.add_argument("--kb", help="documents folder the knowledge-base tab manages")
+    p.add_argument("--share", action="store_true", help="open a public Gradio link (internet)")
+    p.add_argument("--auth", help="require a login: user:password (or env PARLA_AUTH)")
+    p.add_argument("--config", help="TOML config file")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override config")
     p.set_defaults(handler=lazy("ui.commands:cmd_demo", 6))
 
     p = sub.add_parser("chat", help="one text turn (or an interactive session with no TEXT)")
@@ -111,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = finetune.add_parser(name, help=f"fine-tune the {name} model")
         _train_options(p)
+        if name == "intent":
+            _intent_train_options(p)
         p.set_defaults(handler=lazy(target, issue))
 
     evaluate = sub.add_parser("eval", help="offline evaluation").add_subparsers(
@@ -128,15 +140,37 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--report")
         p.add_argument("--json", action="store_true")
         p.set_defaults(handler=lazy(f"eval.{name}:cmd_eval_{name}", issue))
+    p = evaluate.add_parser("entities", help="evaluate entity extraction (issue #5)")
+    p.add_argument("--data", help="annotated JSONL (default: the demo's entities.jsonl)")
+    p.add_argument("--report")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("eval.entities:cmd_eval_entities", 5))
+    p = evaluate.add_parser("all", help="every stage and the whole cascade: one report")
+    p.add_argument("--report", help="report folder (default $PARLA_HOME/reports/<time>)")
+    p.add_argument("--per-language", type=int, default=5, help="spoken clips per language")
+    p.add_argument("--no-speech", action="store_true", help="skip TTS and the spoken cascade")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("eval.all:cmd_eval_all", 7))
     p = evaluate.add_parser("dialogues", help="play the demo dialogues through the whole agent")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=lazy("eval.dialogues:cmd_eval_dialogues", 10))
+
+    p = sub.add_parser("bench", help="run every benchmark; JSON and Markdown in one folder")
+    p.add_argument("--out", help="folder (default $PARLA_HOME/bench/<time>)")
+    p.add_argument("--only", help="comma-separated: agent,speech,retrieval,intent,responder")
+    p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per benchmark")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("eval.bench:cmd_bench", 7))
 
     p = sub.add_parser("export", help="write logged turns as intent training JSONL")
     p.add_argument("--out", required=True)
     p.add_argument("--min-confidence", type=float, default=0.9)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=lazy("agent.commands:cmd_export", 10))
+    _speech_options(sub, evaluate)  # issue #8
+    _retrieval_options(index, evaluate)  # issue #4
+    _responder_options(finetune, evaluate)  # issue #9
     return parser
 
 
@@ -147,12 +181,87 @@ def _turn_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _speech_options(sub: Any, evaluate: Any) -> None:
+    """Issue #8: `parla transcribe`, `parla speak`, `parla eval tts`, and `eval asr` knobs."""
+    p = evaluate.choices["asr"]
+    p.add_argument("--backend", help="faster-whisper (default) or openai-whisper")
+    p.add_argument("--model", help="bundle:whisper-base, a local folder/.pt, or a model name")
+    p.add_argument("--beam-size", type=int)
+    p.add_argument("--full-window", action="store_true", help="encode Whisper's 30 s window")
+    p.add_argument("--limit", type=int, help="first N clips only")
+    p = evaluate.add_parser("tts", help="synthesis speed and round-trip intelligibility (CER)")
+    p.add_argument("--texts", help="JSONL {text, lang} (default: the demo's reference answers)")
+    p.add_argument("--limit", type=int, help="texts per language (default 10)")
+    p.add_argument("--lang", help="comma-separated languages (default: all present)")
+    p.add_argument("--voice", action="append", metavar="LANG=ENGINE:VOICE", help="also measure")
+    p.add_argument("--report")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("eval.tts:cmd_eval_tts", 8))
+    p = sub.add_parser("transcribe", help="speech to text only: print what an audio file says")
+    p.add_argument("audio")
+    p.add_argument("--lang", help="skip language ID: the audio is in this language")
+    p.add_argument("--backend", help="faster-whisper (default) or openai-whisper")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("speech.commands:cmd_transcribe", 8))
+    p = sub.add_parser("speak", help="text to speech only: write TEXT as a WAV file")
+    p.add_argument("text")
+    p.add_argument("--lang", default="en")
+    p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("--voice", help="ENGINE:VOICE instead of the language's configured voice")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=lazy("speech.commands:cmd_speak", 8))
+
+
+def _retrieval_options(index: Any, evaluate: Any) -> None:
+    """Issue #4: `parla index build` / `parla eval retrieval` knobs."""
+    index.choices["build"].add_argument(
+        "--train-queries", help="JSONL {query, relevant, lang}: past questions teach the index"
+    )
+    for p in (index.choices["build"], evaluate.choices["retrieval"]):
+        p.add_argument("--embedder", help="sentence-transformers model: bundle name, path or id")
+        p.add_argument("--config", help="TOML config file")
+        p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override")
+
+
+def _responder_options(finetune: Any, evaluate: Any) -> None:
+    """Issue #9: `parla finetune responder` / `parla eval responder` knobs."""
+    p = finetune.choices["responder"]
+    p.add_argument("--kb", help="knowledge base the answers come from (default: the demo's)")
+    p.add_argument("--budget", type=float, help="training time budget in seconds (default 540)")
+    p.add_argument("--decoder-layers", type=int, help="rewriter decoder depth (default 2)")
+    p.add_argument("--pretrain-pairs", type=int, help="self-supervised KB pairs (0: none)")
+    p.add_argument("--seed", type=int)
+    p = evaluate.choices["responder"]
+    p.add_argument("--index", help="index folder to retrieve from (default: the demo index)")
+    p.add_argument(
+        "--passages", choices=("retrieval", "article", "given"),
+        help="retrieval (default), the reference article, or the test lines' own passages",
+    )
+    p.add_argument("--split", help="keep lines whose split field is this (default test)")
+    p.add_argument("--limit", type=int, help="first N questions per language")
+    p.add_argument("--no-rewriter", action="store_true", help="extractive answers only")
+
+
 def _train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True)
     p.add_argument("--valid", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--base")
     p.add_argument("--json", action="store_true")
+
+
+def _intent_train_options(p: argparse.ArgumentParser) -> None:
+    """Issue #5: `parla finetune intent` knobs; unset ones keep finetune.intent's defaults."""
+    p.epilog = "--valid also takes a fraction of --train to hold out, e.g. --valid 0.1"
+    p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--layers", type=int, help="keep only the first N transformer layers")
+    p.add_argument("--train-layers", type=int, help="train only the top N layers (faster)")
+    p.add_argument("--max-length", type=int, help="tokens (default: from the training data)")
+    p.add_argument("--max-minutes", type=float, help="stop at the first validation past this")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, help="torch threads (default 2)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,13 +31,44 @@ class ASRConfig:
     max_audio_s: float = 120.0  # longer recordings are refused before decoding
     max_bytes: int = 50_000_000  # uploads larger than this are refused unread
     no_speech_threshold: float = 0.6  # Whisper's no-speech probability above which a turn is empty
+    log_prob_threshold: float = -1.0  # ...and only when the words' mean log-probability is lower
+    compression_ratio_threshold: float = 2.4  # gzip ratio above which text is a repetition loop
+    device: str = "auto"  # "cpu", "cuda", or "auto" (a GPU when CTranslate2/torch sees one)
+    gpu_compute_type: str = "float16"  # faster-whisper's compute type on a GPU
+    cpu_threads: int = 0  # threads for the encoder/decoder; 0 = every core of the machine
+    vad: bool = True  # find speech first (Silero VAD): silence never reaches Whisper
+    vad_threshold: float = 0.5  # Silero speech probability that starts a speech region
+    min_speech_ms: int = 250  # shorter bursts (a click, a cough) are not speech
+    vad_min_silence_ms: int = 500  # a pause this long ends a speech region
+    vad_pad_ms: int = 200  # audio kept on each side of a region so first/last sounds survive
+    short_window: bool = True  # encode only the spoken audio, not Whisper's fixed 30 s window
+    window_padding_s: float = 7.0  # silence after the speech in a short window: fewer repeats and
+    # language-ID slips than 1 s (bench: short-clip CER 35% vs 40%, full window 32%), still fast
+    max_window_s: float = 30.0  # Whisper's trained window: utterances are cut to fit it
+    utterance_gap_s: float = 0.8  # pauses longer than this split a clip into utterances
+    per_utterance_language: bool = True  # each utterance gets its own language ID (code-switching)
 
 
 @dataclass(frozen=True)
 class TTSConfig:
-    voices: dict[str, str] = field(default_factory=lambda: {"en": "piper:bundle:piper-joe-en"})
+    # One voice per language, ENGINE:VOICE[?options]. The espeak-ng settings are the most
+    # intelligible measured here (round-trip CER through Whisper base, `parla eval tts`).
+    voices: dict[str, str] = field(
+        default_factory=lambda: {
+            "en": "piper:bundle:piper-joe-en",
+            "de": "espeak-ng:de+m1?rate=135&gap=3",
+            "es": "espeak-ng:es+m3?rate=150&gap=2",
+            "fr": "espeak-ng:fr",
+            "pt": "espeak-ng:pt-br?rate=130&gap=3",
+            "zh": "espeak-ng:cmn-latn-pinyin+m1?rate=130&gap=3",
+        }
+    )
     fallback: str = "espeak-ng"  # engine for languages without an entry in ``voices``
     max_chars: int = 2_000  # longer replies are cut at a sentence boundary before speaking
+    first_chunk_chars: int = 30  # the first piece is cut this short: first audio in ~0.3 s
+    chunk_chars: int = 250  # later pieces: whole sentences, long ones cut at clauses
+    pause_s: float = 0.25  # silence between sentences in a whole (non-streamed) reply
+    normalise_text: bool = True  # read numbers, order ids, prices, e-mails the way a person would
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,8 @@ class LanguageConfig:
     default: str = "en"  # used when nothing else decides
     min_chars_to_switch: int = 12  # shorter turns keep the session's language
     min_confidence_to_switch: float = 0.90  # detector probability needed to switch
+    min_speech_confidence: float = 0.70  # Whisper language-ID probability that decides alone
+    seed: int = 0  # langdetect is random unless seeded: the same turn gets the same language
 
 
 @dataclass(frozen=True)
@@ -54,6 +87,19 @@ class IntentConfig:
     base: str = "bundle:e5-small"  # what `parla finetune intent` starts from
     max_length: int = 64  # tokens; longer turns are truncated
     clarify_below: float = 0.45  # confidence under which Parla asks instead of guessing
+    quantize: bool = False  # int8 dynamic quantisation of the linear layers (CPU latency)
+    threads: int = 0  # torch threads set when loading; 0 leaves the process's setting alone
+    prototype_min_similarity: float = 0.80  # cosine an added (few-shot) intent needs at least
+    prototype_margin: float = 0.02  # ...and by how much it must beat every trained intent
+    description_margin: float = 0.0  # extra margin for intents added from a description only
+    prototype_temperature: float = 0.05  # softmax temperature turning cosines into confidences
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    catalog: str = "demo"  # product names: "demo" (data/demo/catalog.json) or a JSON file
+    types: tuple[str, ...] = ("order_number", "email", "phone", "date", "amount", "product")
+    day_first: bool = True  # 03/04/2026 is 3 April (a European shop) unless 03 cannot be a day
 
 
 @dataclass(frozen=True)
@@ -64,6 +110,16 @@ class RetrievalConfig:
     min_score: float = 0.80  # below this cosine score there is "no relevant passage"
     chunk_tokens: int = 200  # chunk size limit, in embedder tokens
     chunk_overlap_sentences: int = 1  # sentences repeated between neighbouring chunks
+    min_section_tokens: int = 0  # sections shorter than this are merged into the next one
+    fallback_below: float = 0.80  # best same-language score under which all languages are searched
+    index_kind: str = "auto"  # "auto" (flat, HNSW above approximate_above), "flat" or "hnsw"
+    approximate_above: int = 20_000  # chunks per language; measured crossover (bench_retrieval)
+    hnsw_m: int = 32  # HNSW graph degree
+    hnsw_ef_construction: int = 80  # HNSW build effort
+    hnsw_ef_search: int = 64  # HNSW search effort: recall against latency
+    device: str = "cpu"  # "gpu" searches on the GPU (needs the faiss-gpu extra)
+    embed_batch_size: int = 32  # texts per forward pass of the embedder
+    max_file_mb: float = 20.0  # larger files are skipped (and listed) when indexing
 
 
 @dataclass(frozen=True)
@@ -72,6 +128,18 @@ class ResponderConfig:
     base: str = "bundle:e5-small"  # what `parla finetune responder` warm-starts from
     num_beams: int = 1  # greedy by default: CPU latency
     max_new_tokens: int = 64  # reply length limit
+    min_new_tokens: int = 2  # shortest reply the rewriter may write, in tokens
+    no_repeat_ngram: int = 3  # the rewriter never repeats a 3-token sequence (0: allowed)
+    use_rewriter: bool = True  # False answers with the selected sentences (extractive path)
+    rewriter_sentences: int = 2  # best-ranked sentences handed to the rewriter
+    extractive_sentences: int = 2  # the extractive reply: the best sentence, and the next...
+    extractive_margin: float = 0.02  # ...ones whose score is within this of the best
+    history_turns: int = 2  # earlier user turns the rewriter sees
+    max_passages: int = 8  # truncation rule: the first (best) passages kept...
+    max_passage_chars: int = 4_000  # ...each cut to this many characters...
+    max_sentences: int = 64  # ...and at most this many sentences ranked, in passage order
+    min_support: float = 0.8  # guard: share of content words the passages must support
+    min_order: float = 0.5  # guard: share of words in the order of the selected sentences
 
 
 @dataclass(frozen=True)
@@ -88,8 +156,15 @@ class UIConfig:
     host: str = "127.0.0.1"  # loopback by default: expose deliberately
     port: int = 7860
     share: bool = False  # never open a public tunnel unless asked
-    max_upload_mb: int = 50
+    max_upload_mb: int = 50  # per uploaded file (documents, recordings); bigger ones are refused
     concurrency: int = 2  # turns processed at once (2 cores)
+    auth: str = ""  # "user:password" to require a login ("" = none); env PARLA_AUTH also works
+    max_audio_s: float = 60.0  # longer recordings are refused before transcription
+    min_audio_s: float = 0.5  # shorter ones (a click) are refused with a hint to hold and speak
+    queue_size: int = 64  # requests waiting beyond this are told the server is busy
+    speak_replies: bool = True  # initial state of the "read replies aloud" switch
+    kb_dir: str = ""  # documents the knowledge-base tab manages; "" = $PARLA_HOME/kb (demo copy)
+    reports_dir: str = ""  # eval report folders; "" = $PARLA_HOME/reports
 
 
 @dataclass(frozen=True)
@@ -98,6 +173,7 @@ class ParlaConfig:
     tts: TTSConfig = field(default_factory=TTSConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     intent: IntentConfig = field(default_factory=IntentConfig)
+    entities: EntityConfig = field(default_factory=EntityConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     responder: ResponderConfig = field(default_factory=ResponderConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)

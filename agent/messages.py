@@ -43,6 +43,8 @@ class Segment:
     """End time in seconds."""
     text: str
     """What was said in it."""
+    language: str = ""
+    """ISO 639-1 code of this piece (a caller may switch language between utterances)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ class Reply:
     """True when every fact in ``text`` is supported by the cited passages."""
     path: ResponderPath = "template"
     """How it was written: generated, extractive, no_answer or a dialogue template."""
+    notes: tuple[str, ...] = ()
+    """Why the responder did what it did (passages truncated, guard fallback ...): for the trace."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +167,8 @@ class SpeechOut:
     """Voice name within the engine."""
     fallback: bool = False
     """True when the language had no voice of its own and another was used."""
+    notes: tuple[str, ...] = ()
+    """What the trace should tell an operator (the fallback voice used, a reply cut short)."""
 
 
 @dataclass(frozen=True)

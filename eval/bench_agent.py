@@ -131,8 +131,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| stage | p50 ms | p95 ms |", "|---|---|---|"]
     for stage, p in result["text_turn_ms"].items():
         lines.append(f"| {stage} | {p['p50']} | {p['p95']} |")
-    c = result.get("concurrency")
-    if c:
+    for c in result.get("concurrency", []):
         lines += [
             "",
             f"{c['sessions']} sessions for {c['seconds']} s: {c['turns']} turns "
@@ -145,7 +144,7 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--sessions", default="1,4,16,20", help="comma-separated session counts")
     parser.add_argument("--per-language", type=int, default=20)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -157,7 +156,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"machine": machine(), "rss_mb_loaded": round(rss_mb())}
     result["text_turn_ms"] = bench_text_turns(loaded, demo_questions(args.per_language))
     if args.seconds > 0:
-        result["concurrency"] = bench_concurrency(loaded, args.sessions, args.seconds)
+        runs = [bench_concurrency(loaded, int(n), args.seconds) for n in args.sessions.split(",")]
+        result["concurrency"] = runs
     print(json.dumps(result, indent=2))
     print(markdown(result))
     return result

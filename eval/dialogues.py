@@ -43,13 +43,23 @@ class TurnOutcome:
         return self.intent == self.expected_intent
 
 
-def run_dialogues(loaded: Any, dialogues: list[dict] | None = None) -> list[TurnOutcome]:
-    """Play every dialogue in its own session of ``loaded`` (a ``LoadedAgent``)."""
+def run_dialogues(
+    loaded: Any,
+    dialogues: list[dict] | None = None,
+    latencies: dict[str, list[float]] | None = None,
+) -> list[TurnOutcome]:
+    """Play every dialogue in its own session of ``loaded`` (a ``LoadedAgent``).
+
+    ``latencies``, when given, collects each turn's milliseconds per stage.
+    """
     outcomes = []
     for d in dialogues or demo_dialogues():
         session = loaded.sessions.get(f"eval-{d['id']}")
         for turn in d["turns"]:
             result = loaded.agent.respond(Turn(text=turn["user"]), session)
+            for stage, ms in result.trace.latency_ms.items():
+                if latencies is not None:
+                    latencies.setdefault(stage, []).append(ms)
             outcomes.append(
                 TurnOutcome(
                     d["id"],

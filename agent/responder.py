@@ -1,0 +1,254 @@
+"""The responder: a short, grounded reply in the user's language from retrieved passages.
+
+1. the passages are cut into sentences (by a stated rule when there are too many or they are
+   too long, see ``ResponderConfig``);
+2. the answer selector ranks the sentences and keeps the best ones;
+3. the rewriter (a fine-tuned seq2seq model) writes a reply from the question, the intent, the
+   selected sentences and a short history;
+4. the groundedness guard checks the reply against the passages; a reply that fails, or a
+   language the rewriter was not trained on, gets the selected sentences themselves
+   (``extractive``); no usable passage gets an apology and the offer of a person
+   (``no_answer``). ``Reply.path`` tells which.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.answer_selection import AnswerSelector, ScoredSentence
+from agent.config import ResponderConfig
+from agent.errors import ParlaError
+from agent.grounding import GroundednessGuard
+from agent.messages import Passage, Reply
+from agent.rewriter import Rewriter, RewriteRequest
+from agent.sentences import Sentence, split_passages
+
+logger = logging.getLogger(__name__)
+
+NO_ANSWER = {
+    "en": "I'm sorry, I couldn't find that in our help articles. Would you like me to put you "
+    "in touch with someone from our team?",
+    "zh": "抱歉，我在帮助中心没有找到相关信息。需要为您转接人工客服吗？",
+    "es": "Lo siento, no he encontrado esa información en nuestros artículos de ayuda. "
+    "¿Quiere que le ponga en contacto con una persona de nuestro equipo?",
+    "fr": "Désolé, je n'ai pas trouvé cette information dans nos articles d'aide. "
+    "Voulez-vous que je vous mette en relation avec un membre de notre équipe ?",
+    "de": "Dazu habe ich in unseren Hilfeartikeln leider nichts gefunden. Möchten Sie, dass "
+    "ich Sie mit jemandem aus unserem Team verbinde?",
+    "pt": "Lamento, não encontrei essa informação nos nossos artigos de ajuda. Quer que o "
+    "ponha em contacto com alguém da nossa equipa?",
+}
+OTHER_LANGUAGE = {  # said before sentences quoted from a passage in another language
+    "en": "Our help articles only cover this in another language:",
+    "zh": "这方面的信息目前只有其他语言的版本：",
+    "es": "Nuestros artículos de ayuda solo tratan este tema en otro idioma:",
+    "fr": "Nos articles d'aide ne traitent ce sujet que dans une autre langue :",
+    "de": "Dazu gibt es unsere Hilfeartikel nur in einer anderen Sprache:",
+    "pt": "Os nossos artigos de ajuda só abordam este tema noutra língua:",
+}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Passages after the truncation rule, cut into candidate sentences."""
+
+    passages: tuple[Passage, ...]
+    sentences: tuple[Sentence, ...]
+    same_language: bool
+    notes: tuple[str, ...]
+
+
+class Responder:
+    """Selection, rewriting and the guard; models are loaded once and shared by all sessions."""
+
+    def __init__(
+        self,
+        selector: AnswerSelector,
+        rewriter: Rewriter | None,
+        guard: GroundednessGuard,
+        config: ResponderConfig,
+    ) -> None:
+        self.selector = selector
+        self.rewriter = rewriter
+        self.guard = guard
+        self.config = config
+
+    def generate(
+        self,
+        question: str,
+        language: str,
+        intent: str | None,
+        passages: Sequence[Passage],
+        history: Sequence[str] = (),
+    ) -> Reply:
+        if not question or not question.strip():
+            raise ParlaError("the question is empty: there is nothing to answer")
+        language = (language or "").strip().lower()
+        prepared = prepare(passages, language, self.config)
+        if not prepared.sentences:
+            return no_answer(language, prepared.notes)
+        ranked = self.selector.rank(question, prepared.sentences)
+        chosen = choose(ranked, self.config)
+        if not prepared.same_language:
+            return self._extractive(chosen, language, prepared.notes, foreign=True)
+        notes = prepared.notes
+        if self._can_rewrite(language):
+            reply, note = self._rewrite(question, language, intent, ranked, prepared, history)
+            if reply is not None:
+                return reply
+            notes += (note,)
+        return self._extractive(chosen, language, notes)
+
+    def _can_rewrite(self, language: str) -> bool:
+        return (
+            self.config.use_rewriter
+            and self.rewriter is not None
+            and language in self.rewriter.languages
+        )
+
+    def _rewrite(self, question, language, intent, ranked, prepared, history):
+        """A generated reply when the guard accepts it, else ``(None, why)``."""
+        assert self.rewriter is not None
+        sentences = tuple(s.sentence for s in ranked[: self.config.rewriter_sentences])
+        window = tuple(history)[-self.config.history_turns :] if self.config.history_turns else ()
+        request = RewriteRequest(question.strip(), language, intent, sentences, window)
+        text = self.rewriter.rewrite(request)
+        evidence = [p.text for p in prepared.passages]
+        focus = [s.text for s in sentences]
+        report = self.guard.check(text, evidence, question, language, focus)
+        if text and report.grounded:
+            reply = Reply(text, language, _cited(sentences), True, "generated", prepared.notes)
+            return reply, ""
+        note = f"guard: rewritten reply not supported ({', '.join(report.unsupported[:5])})"
+        logger.info("%s; answering extractively", note)
+        return None, note
+
+    def _extractive(
+        self, chosen: Sequence[Sentence], language: str, notes: tuple[str, ...], foreign=False
+    ) -> Reply:
+        text = " ".join(extractive_text(s) for s in chosen)
+        if foreign:
+            text = f"{OTHER_LANGUAGE.get(language, OTHER_LANGUAGE['en'])} {text}"
+        return Reply(text, language, _cited(chosen), True, "extractive", notes)
+
+
+def _cited(sentences: Sequence[Sentence]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s.doc_id for s in sentences))
+
+
+def extractive_text(sentence: Sentence) -> str:
+    """A selected sentence as a reply; a bare list gets its heading as an introduction."""
+    if sentence.heading and sentence.text[:1].islower():
+        return f"{sentence.heading}: {sentence.text}"
+    return sentence.text
+
+
+def no_answer(language: str, notes: tuple[str, ...] = ()) -> Reply:
+    return Reply(NO_ANSWER.get(language, NO_ANSWER["en"]), language, (), True, "no_answer", notes)
+
+
+def choose(ranked: Sequence[ScoredSentence], config: ResponderConfig) -> list[Sentence]:
+    """The extractive answer: the best sentence, plus the next ones within ``extractive_margin``
+    of its score (at most ``extractive_sentences``)."""
+    if not ranked:
+        return []
+    best = ranked[0].score
+    return [
+        s.sentence
+        for i, s in enumerate(ranked[: config.extractive_sentences])
+        if i == 0 or best - s.score <= config.extractive_margin
+    ]
+
+
+def prepare(passages: Sequence[Passage], language: str, config: ResponderConfig) -> Prepared:
+    """Apply the truncation rule and keep the passages in the user's language when any are.
+
+    Rule: the first ``max_passages`` passages (retrieval order, best first) are kept; each is
+    cut to ``max_passage_chars`` characters (at a sentence end where possible); at most
+    ``max_sentences`` candidate sentences are ranked, taken in passage order.
+    """
+    notes: list[str] = []
+    kept = [p for p in passages if p.text and p.text.strip()]
+    same = [p for p in kept if p.language == language]
+    if kept and not same:
+        notes.append(f"no passage in '{language}': quoting passages in another language")
+        kept = [p for p in kept if p.language == kept[0].language]  # the best one's language
+    kept = same or kept
+    if len(kept) > config.max_passages:
+        notes.append(f"kept the first {config.max_passages} of {len(kept)} passages")
+        kept = kept[: config.max_passages]
+    cut = [_cut_passage(p, config.max_passage_chars) for p in kept]
+    if any(c is not p for c, p in zip(cut, kept, strict=True)):
+        notes.append(f"passages cut to {config.max_passage_chars} characters")
+    sentences = split_passages(cut)
+    if len(sentences) > config.max_sentences:
+        notes.append(f"ranked the first {config.max_sentences} of {len(sentences)} sentences")
+        sentences = sentences[: config.max_sentences]
+    return Prepared(tuple(cut), tuple(sentences), bool(same) or not kept, tuple(notes))
+
+
+def _cut_passage(passage: Passage, limit: int) -> Passage:
+    if len(passage.text) <= limit:
+        return passage
+    head = passage.text[:limit]
+    end = max(head.rfind(c) for c in ".!?。！？\n")
+    text = head[: end + 1] if end > limit // 2 else head
+    return Passage(
+        passage.doc_id, passage.title, text, passage.language, passage.score, passage.chunk_id
+    )
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def resolve_responder_dir(name: str) -> Path:
+    """``demo:responder``, a local folder, or (through ``ModelSpec``) anything else."""
+    from agent.models import DEMO_PREFIX, ModelSpec, demo_dir
+
+    if name.startswith(DEMO_PREFIX):
+        folder = demo_dir() / name[len(DEMO_PREFIX) :]
+        if not (folder / "responder.json").exists():
+            raise ParlaError(f"{name} is not built yet ({folder}): run `parla setup`")
+        return folder
+    folder = ModelSpec(name).resolve()
+    if not (folder / "responder.json").exists():
+        raise ParlaError(
+            f"{folder} is not a responder folder (no responder.json): train one with "
+            "`parla finetune responder`"
+        )
+    return folder
+
+
+def load_responder(config: ResponderConfig | None = None) -> Responder:
+    """Load the selector, rewriter and guard named by ``config.model`` (once per process)."""
+    from safetensors.torch import load_file
+
+    from agent.answer_selection import SelectorHead
+    from agent.copy_generator import DecodeSettings
+    from agent.rewriter import load_rewriter
+    from agent.text_encoder import load_text_encoder
+
+    config = config or ResponderConfig()
+    folder = resolve_responder_dir(config.model)
+    meta = json.loads((folder / "responder.json").read_text())
+    quantize = bool(meta.get("quantized", False))  # as in training: same states, same scores
+    encoder = load_text_encoder(folder, meta.get("max_tokens", 96), quantize=quantize)
+    head = SelectorHead(**meta["selector"])
+    head.load_state_dict(load_file(str(folder / "selector.safetensors")))
+    if quantize:
+        head.quantize_sentence_tower()
+    settings = DecodeSettings(
+        num_beams=config.num_beams,
+        max_new_tokens=config.max_new_tokens,
+        min_new_tokens=config.min_new_tokens,
+        no_repeat_ngram=config.no_repeat_ngram,
+    )
+    rewriter = load_rewriter(folder, encoder, settings) if config.use_rewriter else None
+    common = json.loads((folder / "common_words.json").read_text())
+    guard = GroundednessGuard(common, config.min_support, config.min_order)
+    logger.info("responder loaded from %s (rewriter: %s)", folder, meta.get("rewriter"))
+    return Responder(AnswerSelector(encoder, head), rewriter, guard, config)

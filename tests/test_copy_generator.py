@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agent.copy_generator import (
+    BOS,
+    EOS,
+    CopyGenerator,
+    DecodeSettings,
+    GeneratorShape,
+    Memory,
+    generate,
+    pad_batch,
+)
+
+VOCAB = 30
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and much faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SHAPE = GeneratorShape(
+    vocab=VOCAB,
+    hidden=32,
+    heads=2,
+    ffn=64,
+    eps=1e-12,
+    decoder_layers=1,
+    bridge_layers=1,
+    max_positions=32,
+    dropout=0.0,
+)
+
+
+def _memory(model: CopyGenerator, table: torch.Tensor, sources: list[list[int]]) -> Memory:
+    ids = pad_batch([[BOS, *s, EOS] for s in sources])
+    lengths = torch.tensor([len(s) + 2 for s in sources])
+    positions = torch.arange(ids.shape[1])[None, :, None].float() / 10
+    states = table[ids] + positions  # a stand-in for the frozen encoder's token states
+    return model.memory(states, torch.zeros_like(ids), lengths, ids)
+
+
+def test_the_copy_head_learns_to_copy_unseen_sequences():
+    """Copying must not depend on the tokens: train on random sequences, test on new ones."""
+    torch.manual_seed(0)
+    model = CopyGenerator(SHAPE)
+    table = torch.randn(VOCAB, 32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        sources = [torch.randint(4, VOCAB, (5,)).tolist() for _ in range(16)]
+        loss = model.loss(
+            _memory(model, table, sources), pad_batch([[BOS, *s, EOS] for s in sources])
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    right = 0
+    for _ in range(10):
+        source = torch.randint(4, VOCAB, (5,)).tolist()
+        right += (
+            generate(model, _memory(model, table, [source]), DecodeSettings(no_repeat_ngram=0))
+            == source
+        )
+    assert right >= 8
+
+
+def test_generation_respects_the_length_limits():
+    torch.manual_seed(0)
+    model = CopyGenerator(SHAPE).eval()
+    memory = _memory(model, torch.randn(VOCAB, 32), [[5, 6, 7]])
+    out = generate(model, memory, DecodeSettings(max_new_tokens=7, min_new_tokens=7))
+    assert len(out) == 7
+    assert EOS not in out and BOS not in out
+
+
+def test_no_three_token_sequence_is_repeated():
+    torch.manual_seed(1)
+    model = CopyGenerator(SHAPE).eval()
+    memory = _memory(model, torch.randn(VOCAB, 32), [[5, 5, 5, 5]])
+    out = generate(model, memory, DecodeSettings(max_new_tokens=20, min_new_tokens=20))
+    trigrams = [tuple(out[i : i + 3]) for i in range(len(out) - 2)]
+    assert len(trigrams) == len(set(trigrams))
+
+
+def test_beam_search_returns_a_sequence_at_least_as_likely_as_greedy():
+    torch.manual_seed(2)
+    model = CopyGenerator(SHAPE).eval()
+    memory = _memory(model, torch.randn(VOCAB, 32), [[4, 9, 12, 20]])
+    greedy = generate(model, memory, DecodeSettings(num_beams=1, no_repeat_ngram=0))
+    beam = generate(model, memory, DecodeSettings(num_beams=4, no_repeat_ngram=0))
+
+    def score(tokens: list[int]) -> float:
+        with torch.no_grad():
+            return -model.loss(memory, torch.tensor([[BOS, *tokens, EOS]])).item() * (
+                len(tokens) + 1
+            )
+
+    assert score(beam) / (len(beam) + 1) >= score(greedy) / (len(greedy) + 1) - 1e-4

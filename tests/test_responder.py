@@ -1,0 +1,213 @@
+"""The responder on a tiny trained model: paths, bad inputs, the guard, loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent.config import ResponderConfig
+from agent.errors import ParlaError
+from agent.messages import Passage
+from agent.responder import NO_ANSWER, OTHER_LANGUAGE, Responder, load_responder
+from finetune.responder import train_responder
+from finetune.responder_data import read_kb
+from tests.tiny_responder import build_tiny_encoder, examples, tiny_training, write_kb
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread (and much faster on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, dict, list[Passage]]:
+    root = tmp_path_factory.mktemp("responder")
+    kb = write_kb(root / "kb")
+    encoder = build_tiny_encoder(root / "encoder", kb)
+    docs = read_kb(kb)
+    result = train_responder(
+        examples(), examples(), docs, root / "out", str(encoder), tiny_training()
+    )
+    passages = [Passage(d.doc_id, d.title, d.text, d.language, 0.9) for d in docs]
+    return root / "out", result, passages
+
+
+@pytest.fixture(scope="module")
+def responder(trained) -> Responder:
+    return load_responder(ResponderConfig(model=str(trained[0])))
+
+
+class FixedRewriter:
+    """A rewriter that always says the same thing."""
+
+    def __init__(self, text: str, languages=frozenset({"en", "es"})) -> None:
+        self.text, self.languages, self.requests = text, languages, []
+
+    def rewrite(self, request) -> str:
+        self.requests.append(request)
+        return self.text
+
+
+def _with_rewriter(responder: Responder, text: str) -> tuple[Responder, FixedRewriter]:
+    rewriter = FixedRewriter(text)
+    return Responder(responder.selector, rewriter, responder.guard, responder.config), rewriter
+
+
+def test_training_writes_a_complete_folder_and_reports_the_contract_keys(trained):
+    folder, result, _ = trained
+    assert {"out", "best_valid_loss", "epochs", "seconds"} <= set(result)
+    assert result["out"] == str(folder)
+    for name in (
+        "responder.json",
+        "tokenizer.json",
+        "selector.safetensors",
+        "rewriter.safetensors",
+        "common_words.json",
+        "encoder/config.json",
+    ):
+        assert (folder / name).exists(), name
+    meta = json.loads((folder / "responder.json").read_text())
+    assert meta["languages"] == ["en", "es"] and meta["rewriter"] == "copy"
+
+
+def test_every_reply_is_grounded_and_in_the_question_language(responder, trained):
+    passages = trained[2]
+    for question, lang in (
+        ("How much is standard delivery?", "en"),
+        ("¿Cuánto cuesta la entrega?", "es"),
+    ):
+        reply = responder.generate(question, lang, "info", [p for p in passages])
+        assert reply.language == lang
+        assert reply.grounded and reply.path in ("generated", "extractive")
+        assert reply.cited_ids
+
+
+def test_an_empty_question_is_refused(responder, trained):
+    with pytest.raises(ParlaError, match="empty"):
+        responder.generate("   ", "en", None, trained[2])
+
+
+def test_no_passages_gives_an_apology_and_offers_a_person(responder):
+    reply = responder.generate("Do you sell cars?", "en", None, [])
+    assert reply.path == "no_answer"
+    assert reply.text == NO_ANSWER["en"]
+    assert reply.cited_ids == ()
+
+
+def test_passages_only_in_another_language_are_quoted_after_a_warning(responder, trained):
+    english = [p for p in trained[2] if p.language == "en"]
+    reply = responder.generate("¿Cuánto cuesta la entrega?", "es", None, english)
+    assert reply.path == "extractive"
+    assert reply.text.startswith(OTHER_LANGUAGE["es"])
+    assert any("another language" in n for n in reply.notes)
+
+
+def test_a_language_the_rewriter_was_not_trained_on_is_answered_extractively(responder):
+    passages = [
+        Passage(
+            "de/lieferung.md",
+            "Lieferung",
+            "Die Standardlieferung kostet 4,99 EUR. Sie dauert 3 bis 5 Tage.",
+            "de",
+            0.9,
+        )
+    ]
+    reply = responder.generate("Was kostet die Lieferung?", "de", None, passages)
+    assert reply.path == "extractive"
+    assert reply.text in passages[0].text
+    assert reply.language == "de"
+
+
+def test_twenty_long_passages_are_truncated_by_the_stated_rule(responder):
+    words = " ".join(["Delivery takes five days."] * 500)  # 2,000 words
+    passages = [Passage(f"en/long-{i}.md", "Long", words, "en", 0.9 - i / 100) for i in range(20)]
+    reply = responder.generate("How long does delivery take?", "en", None, passages)
+    config = responder.config
+    assert f"kept the first {config.max_passages} of 20 passages" in reply.notes
+    assert f"passages cut to {config.max_passage_chars} characters" in reply.notes
+    assert any(n.startswith(f"ranked the first {config.max_sentences}") for n in reply.notes)
+    assert set(reply.cited_ids) <= {f"en/long-{i}.md" for i in range(config.max_passages)}
+
+
+def test_an_unsupported_rewrite_falls_back_to_the_selected_sentences(responder):
+    guarded, rewriter = _with_rewriter(responder, "Standard delivery costs 7.99 EUR.")
+    passage = Passage(
+        "en/delivery.md",
+        "Delivery",
+        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
+        "en",
+        0.9,
+    )
+    reply = guarded.generate("How much is standard delivery?", "en", "info", [passage])
+    assert rewriter.requests, "the rewriter was asked"
+    assert reply.path == "extractive" and reply.grounded
+    assert "7.99" not in reply.text
+    assert any(n.startswith("guard:") and "7.99" in n for n in reply.notes)
+
+
+def test_a_supported_rewrite_is_used(responder):
+    guarded, rewriter = _with_rewriter(responder, "Standard delivery costs 4.99 EUR.")
+    passage = Passage(
+        "en/delivery.md",
+        "Delivery",
+        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
+        "en",
+        0.9,
+    )
+    reply = guarded.generate(
+        "How much is standard delivery?",
+        "en",
+        "info",
+        [passage],
+        history=["hello", "I ordered a TV"],
+    )
+    assert reply.path == "generated" and reply.text == "Standard delivery costs 4.99 EUR."
+    request = rewriter.requests[-1]
+    assert request.history == ("hello", "I ordered a TV")[-responder.config.history_turns :]
+    assert 1 <= len(request.sentences) <= responder.config.rewriter_sentences
+
+
+def test_without_the_rewriter_the_reply_is_extractive(responder, trained):
+    extractive = Responder(
+        responder.selector,
+        None,
+        responder.guard,
+        dataclasses.replace(responder.config, use_rewriter=False),
+    )
+    reply = extractive.generate("How much is standard delivery?", "en", None, trained[2])
+    assert reply.path == "extractive"
+    assert reply.text
+
+
+def test_loading_a_folder_that_is_not_a_responder_fails_in_one_line(tmp_path):
+    with pytest.raises(ParlaError, match="not a responder folder"):
+        load_responder(ResponderConfig(model=str(tmp_path)))
+    with pytest.raises(ParlaError, match="does not exist"):
+        load_responder(ResponderConfig(model=str(tmp_path / "missing" / "x")))
+
+
+def test_the_demo_responder_must_be_built_first(parla_home):
+    with pytest.raises(ParlaError, match="parla setup"):
+        load_responder(ResponderConfig(model="demo:responder"))
+
+
+def test_word_salad_made_of_supported_words_is_rejected(responder):
+    guarded, _ = _with_rewriter(responder, "EUR costs delivery 4.99 standard business takes.")
+    passage = Passage(
+        "en/delivery.md",
+        "Delivery",
+        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
+        "en",
+        0.9,
+    )
+    reply = guarded.generate("How much is standard delivery?", "en", "info", [passage])
+    assert reply.path == "extractive"
+    assert any("word order" in n for n in reply.notes)
