@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="prepare the offline model bundle, demo index and models")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--bundle-only", action="store_true", help="only the offline model bundle")
     p.set_defaults(handler=lazy("agent.setup:cmd_setup", 2))
 
     p = sub.add_parser("demo", help="run setup if needed, then serve the Gradio app")

@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def cmd_setup(args: Any) -> dict[str, Any]:
-    return run_setup()
+    return run_setup(bundle_only=getattr(args, "bundle_only", False))
 
 
 def _demo_steps() -> list[tuple[str, Callable[[Path], Path]]]:
@@ -40,14 +40,17 @@ def _demo_steps() -> list[tuple[str, Callable[[Path], Path]]]:
     ]
 
 
-def run_setup(home: Path | None = None) -> dict[str, Any]:
-    """Build what is missing; return the paths of every model and the time each step took."""
+def run_setup(home: Path | None = None, bundle_only: bool = False) -> dict[str, Any]:
+    """Build what is missing; return the paths of every model and the time each step took.
+
+    ``bundle_only`` stops after the offline model bundle (no index, no fine-tuning).
+    """
     started = time.monotonic()
     home = home or parla_home()
     models: dict[str, str] = {}
     steps: dict[str, float] = {}
     bundle_steps = [(name, lambda h, n=name: resolve_bundle(n, h)) for name in DEFAULT_BUNDLE]
-    all_steps = bundle_steps + _demo_steps()
+    all_steps = bundle_steps + ([] if bundle_only else _demo_steps())
     with tqdm(total=len(all_steps), desc="parla setup", unit="step", position=0) as bar:
         for name, step in all_steps:
             bar.set_postfix_str(name)

@@ -31,12 +31,12 @@ def test_bad_arguments_exit_nonzero(capsys):
 
 @pytest.mark.slow
 def test_setup_json_prints_model_paths(parla_home):
-    result = run_cli("setup", "--json")
+    result = run_cli("setup", "--bundle-only", "--json")
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert set(out["models"]) >= {"whisper-base", "e5-small", "piper-joe-en"}
     assert out["seconds"] >= 0
-    again = json.loads(run_cli("setup", "--json").stdout)
+    again = json.loads(run_cli("setup", "--bundle-only", "--json").stdout)
     assert again["models"] == out["models"]
 
 
