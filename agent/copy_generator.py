@@ -54,6 +54,7 @@ class Memory:
     mask: Tensor  # (batch, 1, 1, source) boolean, True on real tokens
     source_ids: Tensor  # (batch, source) vocabulary ids of the memory tokens
     copyable: Tensor  # (batch, source) boolean: tokens the copy head may point at
+    allowed: Tensor | None = None  # (batch, vocab) boolean: tokens the generator may write
 
 
 class CopyGenerator(nn.Module):
@@ -123,6 +124,8 @@ class CopyGenerator(nn.Module):
     def mix(self, hidden: Tensor, memory: Memory, copy_keys: Tensor, previous: Tensor):
         """Vocabulary log-probabilities, copy attention and the generate-vs-copy gate."""
         logits = self.transform(hidden) @ self.word.weight.T + self.out_bias
+        if memory.allowed is not None:  # the reply's language: no "Yes," in a German reply
+            logits = logits.masked_fill(~memory.allowed[:, None, :], float("-inf"))
         scores = self.copy_query(hidden) @ copy_keys.transpose(1, 2) / hidden.shape[-1] ** 0.5
         follows = _follows(memory, previous)
         scores = scores + self.continuation * follows
@@ -164,7 +167,9 @@ class CopyGenerator(nn.Module):
 def _follows(memory: Memory, previous: Tensor) -> Tensor:
     """(batch, steps, source): 1 where the source token before position j is the token just
     emitted (``previous``), i.e. where copying would continue a copied span."""
-    before = torch.cat([torch.full_like(memory.source_ids[:, :1], PAD), memory.source_ids[:, :-1]], 1)
+    before = torch.cat(
+        [torch.full_like(memory.source_ids[:, :1], PAD), memory.source_ids[:, :-1]], 1
+    )
     same = before[:, None, :] == previous[:, :, None]
     return (same & memory.copyable[:, None, :] & (previous != BOS)[:, :, None]).float()
 
@@ -173,8 +178,11 @@ def _follows(memory: Memory, previous: Tensor) -> Tensor:
 
 
 @torch.inference_mode()
-def generate(model: CopyGenerator, memory: Memory, settings: DecodeSettings) -> list[int]:
-    """The best reply for one memory (batch of 1), without ``<s>``/``</s>``."""
+def generate(
+    model: CopyGenerator, memory: Memory, settings: DecodeSettings
+) -> tuple[list[int], float]:
+    """The best reply for one memory (batch of 1), without ``<s>``/``</s>``, and its score:
+    the mean log-probability per token (with the default ``length_penalty`` of 1)."""
     beams = max(1, settings.num_beams)
     memory = _repeat(memory, beams)
     cross, copy_keys = model.cross_keys(memory), model.copy_key(memory.states)
@@ -217,7 +225,8 @@ def generate(model: CopyGenerator, memory: Memory, settings: DecodeSettings) -> 
             (s / max(1, len(h)) ** settings.length_penalty, h)
             for s, h in zip(scores.tolist(), hyps, strict=True)
         ]
-    return max(finished, key=lambda f: f[0])[1]
+    score, tokens = max(finished, key=lambda f: f[0])
+    return tokens, score
 
 
 def _next_log_probs(model, hidden, memory: Memory, copy_keys, last) -> Tensor:
@@ -244,19 +253,17 @@ def _ban(log_p: Tensor, hyps: list[list[int]], step: int, settings: DecodeSettin
                 log_p[row, tokens[i + n - 1]] = float("-inf")
 
 
+def _rows(memory: Memory, pick) -> Memory:
+    fields = (memory.states, memory.mask, memory.source_ids, memory.copyable, memory.allowed)
+    return Memory(*(None if t is None else pick(t) for t in fields))
+
+
 def _repeat(memory: Memory, n: int) -> Memory:
-    return Memory(
-        *(
-            t.expand(n, *t.shape[1:])
-            for t in (memory.states, memory.mask, memory.source_ids, memory.copyable)
-        )
-    )
+    return _rows(memory, lambda t: t.expand(n, *t.shape[1:]))
 
 
 def _take(memory: Memory, cross: list[KV], copy_keys: Tensor, index: Tensor):
-    picked = Memory(
-        memory.states[index], memory.mask[index], memory.source_ids[index], memory.copyable[index]
-    )
+    picked = _rows(memory, lambda t: t[index])
     return picked, [(k[index], v[index]) for k, v in cross], copy_keys[index]
 
 

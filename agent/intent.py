@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "parla_intent.json"
 HEAD_FILE = "intent_head.safetensors"
 PROTOTYPES_FILE = "prototypes.npy"
+MEMORY_VECTORS_FILE = "memory_vectors.npy"  # sentence vectors of the training examples
+MEMORY_LABELS_FILE = "memory_labels.npy"  # their label ids
 CARD_FORMAT = 1
 OUT_OF_SCOPE = "out_of_scope"
 MAX_INPUT_CHARS = 2_000  # longer text is cut before tokenising (the token limit cuts it anyway)
@@ -64,6 +66,12 @@ class IntentModelCard:
     """Tokens the model was trained with; longer input is truncated."""
     prefix: str = ""
     """Prepended to every text (``query: `` for e5 models, as in their training)."""
+    knn_k: int = 0
+    """Nearest training examples that vote (0: no memory)."""
+    knn_weight: float = 0.0
+    """Share of the vote in the final probabilities (the classifier has the rest)."""
+    knn_temperature: float = 0.05
+    """Softmax temperature turning the neighbours' cosines into vote weights."""
     learned_out_of_scope: bool = False
     """True when ``out_of_scope`` was a training class (else only the threshold finds it)."""
     base: str = ""
@@ -118,6 +126,7 @@ class IntentNetwork(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(int(encoder.config.hidden_size), num_labels)
+        self.label_smoothing = 0.0  # training only: share of the target spread over all labels
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -127,7 +136,9 @@ class IntentNetwork(nn.Module):
         weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
         pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         logits = self.head(self.dropout(pooled))
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return IntentOutput(logits=logits, pooled=pooled, loss=loss)
 
     def get_input_embeddings(self) -> nn.Module:
@@ -151,6 +162,42 @@ class IntentNetwork(nn.Module):
         network = cls(encoder, int(head["weight"].shape[0]))
         network.head.load_state_dict(head)
         return network.eval()
+
+
+class KnnMemory:
+    """The training examples' sentence vectors: the nearest ones vote for their intent.
+
+    Mixed with the classifier's probabilities it recovers what a few epochs of fine-tuning do
+    not: on the demo data it adds about two points of test accuracy (see the issue's note).
+    """
+
+    def __init__(self, vectors: np.ndarray, labels: np.ndarray, num_labels: int) -> None:
+        self.vectors = _unit(vectors.astype(np.float32))
+        self.labels = labels.astype(np.int64)
+        self.num_labels = num_labels
+
+    def vote(self, queries: np.ndarray, k: int, temperature: float) -> np.ndarray:
+        """(queries, num_labels) vote shares from each query's ``k`` nearest examples."""
+        k = min(k, len(self.labels))
+        sims = queries @ self.vectors.T
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(sims, nearest, axis=1)
+        weights = np.exp((top - top.max(axis=1, keepdims=True)) / temperature)
+        votes = np.zeros((len(queries), self.num_labels), np.float32)
+        np.add.at(votes, (np.arange(len(queries))[:, None], self.labels[nearest]), weights)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / MEMORY_VECTORS_FILE, self.vectors.astype(np.float16), allow_pickle=False)
+        np.save(folder / MEMORY_LABELS_FILE, self.labels.astype(np.int32), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, num_labels: int) -> KnnMemory | None:
+        vectors, labels = folder / MEMORY_VECTORS_FILE, folder / MEMORY_LABELS_FILE
+        if not (vectors.exists() and labels.exists()):
+            return None
+        return cls(np.load(vectors, allow_pickle=False), np.load(labels, allow_pickle=False),
+                   num_labels)  # fmt: skip
 
 
 class IntentRecognizer(Protocol):
@@ -182,8 +229,10 @@ class IntentClassifier:
         card: IntentModelCard,
         prototypes: np.ndarray | None = None,
         config: IntentConfig | None = None,
+        memory: KnnMemory | None = None,
     ) -> None:
         self.model, self.tokenizer, self.card = model, tokenizer, card
+        self.memory = memory if card.knn_k > 0 and card.knn_weight > 0 else None
         self.config = config or IntentConfig()
         self.max_length = min(card.max_length, self.config.max_length)
         self.labels = card.labels
@@ -234,6 +283,9 @@ class IntentClassifier:
             output = self.model(**batch)
             probs = torch.softmax(output.logits.float() / self.card.temperature, dim=-1).numpy()
             vectors = _unit(output.pooled.float().numpy())
+        if self.memory is not None:
+            votes = self.memory.vote(vectors, self.card.knn_k, self.card.knn_temperature)
+            probs = (1.0 - self.card.knn_weight) * probs + self.card.knn_weight * votes
         return probs, vectors
 
     def _decide(self, probs: np.ndarray, vector: np.ndarray) -> Intent:
@@ -367,7 +419,10 @@ def load_intent_model_folder(folder: Path, config: IntentConfig) -> IntentClassi
         model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
     prototypes_path = folder / PROTOTYPES_FILE
     prototypes = np.load(prototypes_path, allow_pickle=False) if prototypes_path.exists() else None
-    return IntentClassifier(model, tokenizer, card, prototypes, config)
+    memory = KnnMemory.load(folder, len(card.labels))
+    if card.knn_k > 0 and memory is None:
+        raise ParlaError(f"{folder} lacks {MEMORY_VECTORS_FILE}: train the model again")
+    return IntentClassifier(model, tokenizer, card, prototypes, config, memory)
 
 
 def load_intent_classifier(config: IntentConfig | None = None) -> IntentClassifier:

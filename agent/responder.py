@@ -71,11 +71,14 @@ class Responder:
         rewriter: Rewriter | None,
         guard: GroundednessGuard,
         config: ResponderConfig,
+        min_confidence: float = float("-inf"),
     ) -> None:
         self.selector = selector
         self.rewriter = rewriter
         self.guard = guard
         self.config = config
+        self.min_confidence = min_confidence
+        """Rewrites scoring less (mean log-probability per token) are not used."""
 
     def generate(
         self,
@@ -108,6 +111,7 @@ class Responder:
             self.config.use_rewriter
             and self.rewriter is not None
             and language in self.rewriter.languages
+            and self.min_confidence != float("inf")  # calibration found no rewrite worth it
         )
 
     def _rewrite(self, question, language, intent, ranked, prepared, history):
@@ -116,12 +120,17 @@ class Responder:
         sentences = tuple(s.sentence for s in ranked[: self.config.rewriter_sentences])
         window = tuple(history)[-self.config.history_turns :] if self.config.history_turns else ()
         request = RewriteRequest(question.strip(), language, intent, sentences, window)
-        text = self.rewriter.rewrite(request)
-        evidence = [p.text for p in prepared.passages]
+        rewrite = self.rewriter.rewrite(request)
+        if rewrite.confidence < self.min_confidence:
+            note = f"rewriter: not confident ({rewrite.confidence:.2f} < {self.min_confidence:.2f})"
+            return None, note
+        evidence = [f"{p.title}\n{p.text}" for p in prepared.passages]
         focus = [s.text for s in sentences]
-        report = self.guard.check(text, evidence, question, language, focus)
-        if text and report.grounded:
-            reply = Reply(text, language, _cited(sentences), True, "generated", prepared.notes)
+        report = self.guard.check(rewrite.text, evidence, question, language, focus)
+        if rewrite.text and report.grounded:
+            reply = Reply(
+                rewrite.text, language, _cited(sentences), True, "generated", prepared.notes
+            )
             return reply, ""
         note = f"guard: rewritten reply not supported ({', '.join(report.unsupported[:5])})"
         logger.info("%s; answering extractively", note)
@@ -250,5 +259,10 @@ def load_responder(config: ResponderConfig | None = None) -> Responder:
     rewriter = load_rewriter(folder, encoder, settings) if config.use_rewriter else None
     common = json.loads((folder / "common_words.json").read_text())
     guard = GroundednessGuard(common, config.min_support, config.min_order)
+    threshold = config.min_confidence
+    if threshold is None:  # calibrated on validation when the responder was trained
+        threshold = meta.get("rewriter_min_confidence", float("-inf"))
+        if threshold is None:  # on validation, no rewrite beat the selected sentences
+            threshold = float("inf")
     logger.info("responder loaded from %s (rewriter: %s)", folder, meta.get("rewriter"))
-    return Responder(AnswerSelector(encoder, head), rewriter, guard, config)
+    return Responder(AnswerSelector(encoder, head), rewriter, guard, config, threshold)

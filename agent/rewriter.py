@@ -12,10 +12,11 @@ Either way the reply is checked by the groundedness guard before anyone sees it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,7 +24,14 @@ from typing import Protocol
 import torch
 
 from agent.answer_selection import question_text, sentence_text
-from agent.copy_generator import CopyGenerator, DecodeSettings, GeneratorShape, Memory, generate
+from agent.copy_generator import (
+    PAD,
+    CopyGenerator,
+    DecodeSettings,
+    GeneratorShape,
+    Memory,
+    generate,
+)
 from agent.sentences import Sentence
 from agent.text_encoder import TextEncoder
 
@@ -45,11 +53,18 @@ class RewriteRequest:
     """Earlier user turns of the session, oldest first."""
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    text: str
+    confidence: float
+    """Mean log-probability per token of ``text`` under the model (0 is certain)."""
+
+
 class Rewriter(Protocol):
     languages: frozenset[str]
     """Languages it was trained on; others are answered extractively."""
 
-    def rewrite(self, request: RewriteRequest) -> str: ...
+    def rewrite(self, request: RewriteRequest) -> Rewrite: ...
 
 
 def intent_text(intent: str | None) -> str:
@@ -75,34 +90,56 @@ def build_memory(
     encoder: TextEncoder,
     requests: Sequence[RewriteRequest],
     max_sentences: int,
+    vocabularies: Mapping[str, torch.Tensor] | None = None,
 ) -> Memory:
-    """Encode (with the cache) and concatenate each request's segments, then run the bridge."""
+    """Encode (with the cache) and concatenate each request's segments, then run the bridge.
+
+    Only the sentences are copied from: facts come from the passages, and the prompt words
+    (``passage:`` ...) never. ``vocabularies``: per language, the tokens the generator may
+    write (a boolean mask over the vocabulary).
+    """
     rows = [memory_segments(r, max_sentences) for r in requests]
-    encoded = encoder.encode([text for row in rows for _, text in row])
-    states, segments, ids = [], [], []
-    cursor = 0
+    encoded = iter(encoder.encode([text for row in rows for _, text in row]))
+    states, segments, ids, prompts = [], [], [], []
     for row in rows:
-        parts = encoded[cursor : cursor + len(row)]
-        cursor += len(row)
-        parts = [
-            _cut(p, HISTORY_TOKENS) if seg == 2 else p
-            for (seg, _), p in zip(row, parts, strict=True)
-        ]
-        states.append(torch.cat([p.states.float() for p in parts]))
-        ids.append(torch.cat([p.ids for p in parts]))
-        segments.append(
-            torch.cat(
-                [torch.full((len(p.ids),), seg) for (seg, _), p in zip(row, parts, strict=True)]
-            )
-        )
-    lengths = torch.tensor([len(i) for i in ids])
-    padded = torch.nn.utils.rnn.pad_sequence(states, batch_first=True)
-    return model.memory(
-        padded,
-        torch.nn.utils.rnn.pad_sequence(segments, batch_first=True),
-        lengths,
-        torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=1),
+        parts = []
+        for segment, text in row:
+            part = next(encoded)
+            parts.append((segment, _cut(part, HISTORY_TOKENS) if segment == 2 else part, text))
+        states.append(torch.cat([p.states.float() for _, p, _ in parts]))
+        ids.append(torch.cat([p.ids for _, p, _ in parts]))
+        segments.append(torch.cat([torch.full((len(p.ids),), s) for s, p, _ in parts]))
+        prompts.append(torch.cat([_blocked(encoder, seg, t, len(p.ids)) for seg, p, t in parts]))
+    pad = torch.nn.utils.rnn.pad_sequence
+    memory = model.memory(
+        pad(states, batch_first=True),
+        pad(segments, batch_first=True),
+        torch.tensor([len(i) for i in ids]),
+        pad(ids, batch_first=True, padding_value=PAD),
     )
+    blocked = pad(prompts, batch_first=True)
+    allowed = None
+    if vocabularies:
+        full = torch.ones(model.shape.vocab, dtype=torch.bool)
+        allowed = torch.stack([vocabularies.get(r.language, full) for r in requests])
+    return dataclasses.replace(memory, copyable=memory.copyable & ~blocked, allowed=allowed)
+
+
+PROMPTS = ("query: ", "passage: ", "intent: ", "history: ")
+_prompt_tokens: dict[tuple[int, str], int] = {}
+
+
+def _blocked(encoder: TextEncoder, segment: int, text: str, length: int) -> torch.Tensor:
+    """True on tokens never copied: all of question, intent and history; a prompt."""
+    mask = torch.full((length,), segment < 3, dtype=torch.bool)
+    for prompt in PROMPTS:
+        if text.startswith(prompt):
+            key = (id(encoder.tokenizer), prompt)
+            if key not in _prompt_tokens:
+                pieces = encoder.tokenizer.encode(prompt, add_special_tokens=False).ids
+                _prompt_tokens[key] = len(pieces)
+            mask[: 1 + _prompt_tokens[key]] = True
+    return mask
 
 
 def _cut(encoded, limit: int):
@@ -113,7 +150,7 @@ def _cut(encoded, limit: int):
 
 def finish_text(text: str, language: str) -> str:
     """Tidy a decoded reply: spacing, Chinese punctuation (NFKC made it half-width), capital."""
-    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+", " ", text).strip().lstrip(",.;:!?，。；：、 ")
     if language in ("zh", "ja"):
         text = re.sub(
             rf"(?<={_CJK})\s*([,?!:;])\s*|\s*([,?!:;])\s*(?={_CJK})",
@@ -134,19 +171,23 @@ class CopyRewriter:
         encoder: TextEncoder,
         languages: frozenset[str],
         settings: DecodeSettings,
-        max_sentences: int = 3,
+        max_sentences: int = 2,
+        vocabularies: Mapping[str, torch.Tensor] | None = None,
     ) -> None:
         self.model = model.eval()
         self.encoder = encoder
         self.languages = languages
         self.settings = settings
         self.max_sentences = max_sentences
+        self.vocabularies = vocabularies or {}
 
     @torch.inference_mode()
-    def rewrite(self, request: RewriteRequest) -> str:
-        memory = build_memory(self.model, self.encoder, [request], self.max_sentences)
-        ids = generate(self.model, memory, self.settings)
-        return finish_text(self.encoder.tokenizer.decode(ids), request.language)
+    def rewrite(self, request: RewriteRequest) -> Rewrite:
+        memory = build_memory(
+            self.model, self.encoder, [request], self.max_sentences, self.vocabularies
+        )
+        ids, score = generate(self.model, memory, self.settings)
+        return Rewrite(finish_text(self.encoder.tokenizer.decode(ids), request.language), score)
 
 
 def seq2seq_input(request: RewriteRequest, max_sentences: int = 3) -> str:
@@ -176,7 +217,7 @@ class Seq2SeqRewriter:
         self.max_sentences = max_sentences
 
     @torch.inference_mode()
-    def rewrite(self, request: RewriteRequest) -> str:
+    def rewrite(self, request: RewriteRequest) -> Rewrite:
         inputs = self.tokenizer(
             seq2seq_input(request, self.max_sentences),
             return_tensors="pt",
@@ -189,14 +230,21 @@ class Seq2SeqRewriter:
             max_new_tokens=self.settings.max_new_tokens,
             min_new_tokens=self.settings.min_new_tokens,
             no_repeat_ngram_size=self.settings.no_repeat_ngram,
+            output_scores=True,
+            return_dict_in_generate=True,
         )
-        text = self.tokenizer.decode(output[0], skip_special_tokens=True)
-        return finish_text(text, request.language)
+        steps = self.model.compute_transition_scores(
+            output.sequences, output.scores, output.get("beam_indices"), normalize_logits=True
+        )
+        confidence = float(steps[0][torch.isfinite(steps[0])].mean()) if steps.numel() else 0.0
+        text = self.tokenizer.decode(output.sequences[0], skip_special_tokens=True)
+        return Rewrite(finish_text(text, request.language), confidence)
 
 
 # --- loading -----------------------------------------------------------------------------------
 
 COPY_WEIGHTS = "rewriter.safetensors"
+VOCABULARIES = "generation_vocab.safetensors"  # per language: the tokens the generator writes
 SEQ2SEQ_DIR = "rewriter-seq2seq"
 
 
@@ -207,8 +255,16 @@ def _load_copy(
 
     model = CopyGenerator(GeneratorShape(**meta["generator"]))
     model.load_state_dict(load_file(str(folder / COPY_WEIGHTS)))
+    vocabularies = {}
+    if (folder / VOCABULARIES).exists():
+        vocabularies = {k: v.bool() for k, v in load_file(str(folder / VOCABULARIES)).items()}
     return CopyRewriter(
-        model, encoder, frozenset(meta["languages"]), settings, meta.get("rewriter_sentences", 3)
+        model,
+        encoder,
+        frozenset(meta["languages"]),
+        settings,
+        meta.get("rewriter_sentences", 2),
+        vocabularies,
     )
 
 

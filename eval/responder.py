@@ -2,11 +2,13 @@
 
 Each test question goes through retrieval (the demo index, ``--index DIR``, or the passages
 given in the test line) and the responder. Reported, overall and per language: ROUGE-L against
-the reference reply (characters for Chinese), ``grounded_rate`` (replies whose facts the
-passages support, after the guard), ``language_match`` (replies in the question's language,
-by a language detector), which path wrote the replies (generated / extractive fallback /
-no_answer), latency, and the same metrics for the extractive answerer alone: the baseline the
-rewriter must beat. With ``--report DIR``: every reply as JSONL and a Markdown summary.
+the reference reply (characters for Chinese); ``grounded_rate``, replies whose numbers, names
+and content words the passages support, re-checked here whatever path wrote them;
+``language_match``, replies in the question's language by a language detector; which path
+wrote the replies (generated / extractive / no_answer) and why the rewriter was not used
+(``fallbacks``); latency; and the same metrics for the extractive answerer alone, the
+baseline the rewriter must beat. With ``--report DIR``: every reply as JSONL and a Markdown
+summary.
 """
 
 from __future__ import annotations
@@ -152,8 +154,18 @@ def evaluate_responder(
         reply = responder.generate(e.question, e.lang, e.intent, used)
         latency = 1000 * (time.perf_counter() - started)
         base = extractive.generate(e.question, e.lang, e.intent, used)
-        rows.append(_row(e, reply, base, latency, languages, passages, relevant))
+        row = _row(e, reply, base, latency, languages, passages, relevant)
+        row["grounded"] = is_grounded(responder.guard, reply, used)
+        rows.append(row)
     return summarise(rows), rows
+
+
+def is_grounded(guard, reply: Reply, passages: Sequence[Passage]) -> bool:
+    """Checked again here, against the passages alone (not the question), whatever the path."""
+    if reply.path == "no_answer":
+        return True  # it states no fact
+    evidence = [f"{p.title}\n{p.text}" for p in passages]
+    return guard.check(reply.text, evidence, "", reply.language).grounded
 
 
 def _row(e, reply: Reply, base: Reply, latency, languages, passages, relevant) -> dict[str, Any]:
@@ -163,8 +175,8 @@ def _row(e, reply: Reply, base: Reply, latency, languages, passages, relevant) -
         "reference": e.answer,
         "reply": reply.text,
         "path": reply.path,
-        "fallback": any(n.startswith("guard:") for n in reply.notes),
-        "grounded": reply.grounded,
+        "fallback": any(n.startswith(("guard:", "rewriter:")) for n in reply.notes),
+        "guard_rejected": any(n.startswith("guard:") for n in reply.notes),
         "rouge_l": rouge_l(reply.text, e.answer),
         "language_match": detect_language(reply.text, languages) == e.lang,
         "extractive": base.text,
@@ -213,6 +225,7 @@ def _metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "extractive": share("extractive"),
         "no_answer": share("no_answer"),
         "fallbacks": round(sum(r["fallback"] for r in rows) / max(1, n), 4),
+        "guard_rejections": round(sum(r["guard_rejected"] for r in rows) / max(1, n), 4),
         "fallback_of_attempts": round(sum(r["fallback"] for r in rows) / max(1, attempts), 4),
         "article_retrieved": mean("article_retrieved"),
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else 0.0,

@@ -65,6 +65,7 @@ class TopNetwork(nn.Module):
         super().__init__()
         self.top = TopLayers(network.encoder, k)
         self.dropout, self.head = network.dropout, network.head
+        self.label_smoothing = float(getattr(network, "label_smoothing", 0.0))
 
     def forward(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor | None = None
@@ -75,7 +76,9 @@ class TopNetwork(nn.Module):
         weights = attention_mask.unsqueeze(-1).to(states.dtype)
         pooled = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         logits = self.head(self.dropout(pooled))
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return IntentOutput(logits=logits, pooled=pooled, loss=loss)
 
 

@@ -11,22 +11,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
 from agent.answer_selection import AnswerSelector, question_text, sentence_text
-from agent.copy_generator import CopyGenerator, GeneratorShape
+from agent.copy_generator import CopyGenerator, DecodeSettings, GeneratorShape
 from agent.datasets import ResponderExample
 from agent.errors import ParlaError
-from agent.grounding import common_words
+from agent.grounding import GroundednessGuard, common_words
 from agent.models import ModelSpec
+from agent.rewriter import COPY_WEIGHTS, VOCABULARIES, CopyRewriter
 from agent.sentences import Sentence
 from agent.text_encoder import TextEncoder, quantized, trim_encoder
 from agent.vocab import build_trimmed_tokenizer
+from finetune.responder_calibration import calibrate
 from finetune.responder_data import KBDocument, SelectionExample, selection_examples
 from finetune.responder_loop import work_clock
 from finetune.responder_rewriter import (
+    generation_vocabularies,
     kb_pairs,
     real_pairs,
     train_rewriter,
@@ -40,6 +44,8 @@ from finetune.responder_selector import (
 )
 
 logger = logging.getLogger(__name__)
+
+CALIBRATION_SHARE = 0.1  # of the budget, kept for answering the validation questions
 
 
 @dataclass
@@ -57,6 +63,8 @@ class _Build:
     settings: Any  # ResponderTraining
     checkpoints: Path
     started: float
+    guard: GroundednessGuard
+    selector: AnswerSelector | None = None  # once trained
 
     def remaining(self) -> float:
         return self.settings.budget_s - (work_clock() - self.started)
@@ -82,6 +90,7 @@ def build_responder(
         raise ParlaError("no training or validation example overlaps a knowledge-base sentence")
     pool = sentence_pool(kb) if kb else _pool_from(sel_train + sel_valid)
     encoder, state, config = _trunk(encoder_dir, train, valid, kb, languages, tmp, settings)
+    common = _write_common_words(tmp, kb, train)
     b = _Build(
         encoder,
         state,
@@ -94,6 +103,7 @@ def build_responder(
         settings,
         checkpoints,
         started,
+        GroundednessGuard(common),
     )
     _pre_encode(encoder, sel_train + sel_valid, pool)
     summary: dict[str, Any] = {
@@ -113,7 +123,6 @@ def build_responder(
         summary.update(_rewriter(b))
     timings["rewriter"] = round(work_clock() - started - sum(timings.values()), 1)
     summary["work_s"] = timings  # CPU seconds / threads: wall-clock seconds on a free machine
-    _write_common_words(tmp, kb, train)
     return summary
 
 
@@ -210,6 +219,7 @@ def _selector(b: _Build) -> dict[str, Any]:
         save_file(head.float_state_dict(), str(done))
     save_file(head.float_state_dict(), str(b.tmp / "selector.safetensors"))
     after = selector_quality(selector, b.valid, b.pool)
+    b.selector = selector
     logger.info("selector valid: zero-shot %s, fine-tuned %s", before, after)
     shape = dict(
         hidden=b.config.hidden_size,
@@ -251,23 +261,29 @@ def _rewriter(b: _Build) -> dict[str, Any]:
     # the (tied) word embeddings stay e5's: a few thousand pairs cannot improve 16k rows, and
     # their gradient and optimiser state were most of a training step's time
     model.word.weight.requires_grad_(False)
+    vocabularies = _vocabularies(b, shape.vocab)
+    save_file({k: v.to(torch.uint8) for k, v in vocabularies.items()}, str(b.tmp / VOCABULARIES))
     real_train = real_pairs(b.train, rs, seed, b.titles)
     real_valid = real_pairs(b.valid, rs, seed + 1, b.titles)
     report: dict[str, Any] = {"pretrain_pairs": 0, "train_pairs": len(real_train)}
     if rs.pretrain_pairs:
         pairs = kb_pairs(b.pool, rs.pretrain_pairs, rs, seed)
         budget = min(0.3 * b.settings.budget_s, 0.5 * b.remaining())
-        _stage(b, model, pairs, real_valid, rs.pretrain, "pretrain", budget)
+        _stage(b, model, pairs, real_valid, rs.pretrain, "pretrain", budget, vocabularies)
         report["pretrain_pairs"] = len(pairs)
         report["valid_loss_after_pretrain"] = round(
-            validation_loss(model, b.encoder, real_valid, rs), 4
+            validation_loss(model, b.encoder, real_valid, rs, vocabularies), 4
         )
-    epochs = _stage(
-        b, model, real_train, real_valid, rs.finetune, "finetune", max(60.0, b.remaining())
+    budget = max(60.0, b.remaining() - CALIBRATION_SHARE * b.settings.budget_s)
+    epochs = _stage(b, model, real_train, real_valid, rs.finetune, "finetune", budget, vocabularies)
+    loss = validation_loss(model, b.encoder, real_valid, rs, vocabularies)
+    save_file(model.state_dict(), str(b.tmp / COPY_WEIGHTS))
+    rewriter = CopyRewriter(
+        model, b.encoder, frozenset(vocabularies), DecodeSettings(), rs.sentences, vocabularies
     )
-    loss = validation_loss(model, b.encoder, real_valid, rs)
-    save_file(model.state_dict(), str(b.tmp / "rewriter.safetensors"))
-    return {
+    assert b.selector is not None
+    calibration = calibrate(b.selector, rewriter, b.guard, b.valid)
+    return calibration | {
         "rewriter": "copy",
         "generator": dataclasses.asdict(shape),
         "rewriter_sentences": rs.sentences,
@@ -277,7 +293,16 @@ def _rewriter(b: _Build) -> dict[str, Any]:
     }
 
 
-def _stage(b: _Build, model, pairs, valid, loop, name: str, budget: float) -> int:
+def _vocabularies(b: _Build, size: int) -> dict[str, Tensor]:
+    texts: dict[str, list[str]] = defaultdict(list)
+    for ex in b.train:
+        texts[ex.language] += [ex.answer, ex.question]
+    for lang, sentences in b.pool.items():
+        texts[lang] += [f"{s.heading}: {s.text}" for s in sentences]
+    return generation_vocabularies(b.encoder, texts, size)
+
+
+def _stage(b: _Build, model, pairs, valid, loop, name: str, budget: float, vocabularies) -> int:
     """One rewriter training stage (skipped when a finished one is in the checkpoints)."""
     done = b.checkpoints / f"rewriter-{name}.safetensors"
     if done.exists():
@@ -294,6 +319,7 @@ def _stage(b: _Build, model, pairs, valid, loop, name: str, budget: float) -> in
         b.settings.rewriter,
         name,
         b.checkpoints / f"rewriter-{name}.pt",
+        vocabularies,
     )
     b.checkpoints.mkdir(parents=True, exist_ok=True)
     save_file(model.state_dict(), str(done))
@@ -308,7 +334,7 @@ def _pre_encode_requests(encoder: TextEncoder, pairs) -> None:
         encoder.encode(texts[i : i + 256])
 
 
-def _write_common_words(tmp: Path, kb, train) -> None:
+def _write_common_words(tmp: Path, kb, train) -> dict[str, list[str]]:
     import json
 
     by_language: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -318,6 +344,7 @@ def _write_common_words(tmp: Path, kb, train) -> None:
         by_language[ex.lang][ex.article or ex.question].append(ex.answer)
     common = {lang: common_words(articles) for lang, articles in by_language.items()}
     (tmp / "common_words.json").write_text(json.dumps(common, ensure_ascii=False))
+    return common
 
 
 def _rounded(d: dict[str, float]) -> dict[str, float]:

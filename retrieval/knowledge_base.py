@@ -87,6 +87,8 @@ class KnowledgeBase:
         k = self.config.top_k if k is None else k
         if k < 1:
             raise ParlaError(f"k must be at least 1, got {k}")
+        if len(languages) != len(queries):
+            raise ValueError("search_many needs one language (or None) per query")
         snapshot = self._snapshot  # one read: an update swapping it meanwhile is harmless
         asked = [i for i, q in enumerate(queries) if q.strip()]
         vectors = self.embedder.embed_queries([queries[i] for i in asked])
@@ -117,7 +119,8 @@ class KnowledgeBase:
         best_same: float | None,
     ) -> SearchResult:
         passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in hits)
-        relevant = any(p.score >= self.config.min_score for p in passages)
+        shown = passages[: self.config.top_k]  # the same decision whatever k a caller asks for
+        relevant = any(p.score >= self.config.min_score for p in shown)
         return SearchResult(passages, relevant, language, fallback, best_same)
 
     def documents(self) -> tuple[DocumentInfo, ...]:

@@ -32,7 +32,7 @@ class IndexSettings:
     approximate_above: int = 20_000  # vectors; "auto" uses HNSW above this
     hnsw_m: int = 32  # graph degree: memory and recall
     hnsw_ef_construction: int = 80  # build effort: recall of the graph
-    hnsw_ef_search: int = 64  # search effort: recall against latency
+    hnsw_ef_search: int = 128  # search effort: recall against latency
     device: str = "cpu"  # "cpu" or "gpu" (needs faiss-gpu)
     search_threads: int = 1  # OpenMP threads for one query: 1 is fastest for single queries
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -66,7 +68,7 @@ def test_the_copy_head_learns_to_copy_unseen_sequences():
     for _ in range(10):
         source = torch.randint(4, VOCAB, (5,)).tolist()
         right += (
-            generate(model, _memory(model, table, [source]), DecodeSettings(no_repeat_ngram=0))
+            generate(model, _memory(model, table, [source]), DecodeSettings(no_repeat_ngram=0))[0]
             == source
         )
     assert right >= 8
@@ -76,7 +78,7 @@ def test_generation_respects_the_length_limits():
     torch.manual_seed(0)
     model = CopyGenerator(SHAPE).eval()
     memory = _memory(model, torch.randn(VOCAB, 32), [[5, 6, 7]])
-    out = generate(model, memory, DecodeSettings(max_new_tokens=7, min_new_tokens=7))
+    out, _ = generate(model, memory, DecodeSettings(max_new_tokens=7, min_new_tokens=7))
     assert len(out) == 7
     assert EOS not in out and BOS not in out
 
@@ -85,7 +87,7 @@ def test_no_three_token_sequence_is_repeated():
     torch.manual_seed(1)
     model = CopyGenerator(SHAPE).eval()
     memory = _memory(model, torch.randn(VOCAB, 32), [[5, 5, 5, 5]])
-    out = generate(model, memory, DecodeSettings(max_new_tokens=20, min_new_tokens=20))
+    out, _ = generate(model, memory, DecodeSettings(max_new_tokens=20, min_new_tokens=20))
     trigrams = [tuple(out[i : i + 3]) for i in range(len(out) - 2)]
     assert len(trigrams) == len(set(trigrams))
 
@@ -94,8 +96,8 @@ def test_beam_search_returns_a_sequence_at_least_as_likely_as_greedy():
     torch.manual_seed(2)
     model = CopyGenerator(SHAPE).eval()
     memory = _memory(model, torch.randn(VOCAB, 32), [[4, 9, 12, 20]])
-    greedy = generate(model, memory, DecodeSettings(num_beams=1, no_repeat_ngram=0))
-    beam = generate(model, memory, DecodeSettings(num_beams=4, no_repeat_ngram=0))
+    greedy, greedy_score = generate(model, memory, DecodeSettings(num_beams=1, no_repeat_ngram=0))
+    beam, beam_score = generate(model, memory, DecodeSettings(num_beams=4, no_repeat_ngram=0))
 
     def score(tokens: list[int]) -> float:
         with torch.no_grad():
@@ -104,3 +106,15 @@ def test_beam_search_returns_a_sequence_at_least_as_likely_as_greedy():
             )
 
     assert score(beam) / (len(beam) + 1) >= score(greedy) / (len(greedy) + 1) - 1e-4
+
+
+def test_the_generator_writes_only_allowed_tokens_and_copies_the_rest():
+    torch.manual_seed(3)
+    model = CopyGenerator(SHAPE).eval()
+    memory = _memory(model, torch.randn(VOCAB, 32), [[7, 8, 9]])
+    allowed = torch.zeros(1, VOCAB, dtype=torch.bool)
+    allowed[0, [EOS, 20]] = True
+    memory = dataclasses.replace(memory, allowed=allowed)
+    out, score = generate(model, memory, DecodeSettings(max_new_tokens=6, no_repeat_ngram=0))
+    assert set(out) <= {7, 8, 9, 20}
+    assert score <= 0.0

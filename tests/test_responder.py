@@ -13,6 +13,7 @@ from agent.config import ResponderConfig
 from agent.errors import ParlaError
 from agent.messages import Passage
 from agent.responder import NO_ANSWER, OTHER_LANGUAGE, Responder, load_responder
+from agent.rewriter import Rewrite
 from finetune.responder import train_responder
 from finetune.responder_data import read_kb
 from tests.tiny_responder import build_tiny_encoder, examples, tiny_training, write_kb
@@ -51,9 +52,9 @@ class FixedRewriter:
     def __init__(self, text: str, languages=frozenset({"en", "es"})) -> None:
         self.text, self.languages, self.requests = text, languages, []
 
-    def rewrite(self, request) -> str:
+    def rewrite(self, request) -> Rewrite:
         self.requests.append(request)
-        return self.text
+        return Rewrite(self.text, -0.5)
 
 
 def _with_rewriter(responder: Responder, text: str) -> tuple[Responder, FixedRewriter]:

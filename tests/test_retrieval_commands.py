@@ -166,3 +166,17 @@ def test_evaluate_metrics_on_a_fake_knowledge_base(tmp_path):
 def _write(path, rows):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
+
+
+def test_index_build_learns_from_train_queries(tiny_model, tmp_path, capsys):
+    kb = write_kb(tmp_path / "kb")
+    train = _write(tmp_path / "train.jsonl", [
+        {"query": "hello", "relevant": ["en/returns.md"], "lang": "en"},
+        {"query": "world", "relevant": ["en/delivery.md"], "lang": "en"},
+        {"query": "nothing", "relevant": ["missing.md"]},
+    ])  # fmt: skip
+    argv = ["index", "build", "--kb", str(kb), "--out", str(tmp_path / "i"), "--json"]
+    code, stdout, _ = run(
+        capsys, *argv, "--embedder", str(tiny_model), "--train-queries", str(train)
+    )
+    assert code == 0 and json.loads(stdout)["query_adapter"]["queries"] == 2

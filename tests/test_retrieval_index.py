@@ -264,7 +264,7 @@ def test_demo_query_files_point_at_existing_documents(tmp_path):
     from retrieval.setup import demo_train_queries, write_demo_queries
 
     files = write_demo_queries(tmp_path)
-    assert set(files) == {"valid", "test", "crosslingual-valid", "crosslingual-test"}
+    assert set(files) == {"test", "crosslingual-test"}
     kb = demo_kb_dir()
     for name, path in files.items():
         queries = read_queries(path)
@@ -275,5 +275,6 @@ def test_demo_query_files_point_at_existing_documents(tmp_path):
     test_questions = {q.query for q in read_queries(files["test"])}
     train = demo_train_queries()
     assert not test_questions & {q.query for q in train}  # never learn from the test split
+    assert len(train) > len(demo_train_queries(splits=("train",)))
     assert all((kb / q.relevant[0]).is_file() for q in train)
     assert all((kb / "en" / q.relevant[0]).is_file() for q in demo_train_queries(True))
