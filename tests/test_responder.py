@@ -16,7 +16,13 @@ from agent.responder import NO_ANSWER, OTHER_LANGUAGE, Responder, load_responder
 from agent.rewriter import Rewrite
 from finetune.responder import train_responder
 from finetune.responder_data import read_kb
-from tests.tiny_responder import build_tiny_encoder, examples, tiny_training, write_kb
+from tests.tiny_responder import (
+    build_tiny_encoder,
+    build_tiny_seq2seq,
+    examples,
+    tiny_training,
+    write_kb,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -212,3 +218,20 @@ def test_word_salad_made_of_supported_words_is_rejected(responder):
     reply = guarded.generate("How much is standard delivery?", "en", "info", [passage])
     assert reply.path == "extractive"
     assert any("word order" in n for n in reply.notes)
+
+
+def test_a_seq2seq_base_model_becomes_the_rewriter(tmp_path):
+    """`--base` naming an encoder-decoder (t5, bart ...) fine-tunes it as the rewriter."""
+    kb = write_kb(tmp_path / "kb")
+    encoder = build_tiny_encoder(tmp_path / "encoder", kb)
+    t5 = build_tiny_seq2seq(tmp_path / "t5", encoder)
+    settings = dataclasses.replace(tiny_training(), selector_encoder=str(encoder))
+    result = train_responder(
+        examples(), examples(), read_kb(kb), tmp_path / "out", str(t5), settings
+    )
+    assert result["rewriter"] == "seq2seq"
+    responder = load_responder(ResponderConfig(model=str(tmp_path / "out"), min_confidence=-1e9))
+    passage = Passage("en/delivery.md", "Delivery", "Standard delivery costs 4.99 EUR.", "en", 0.9)
+    reply = responder.generate("How much is delivery?", "en", None, [passage])
+    assert reply.path in ("generated", "extractive") and reply.grounded
+    assert any(n.startswith("guard:") for n in reply.notes) or reply.path == "generated"

@@ -132,3 +132,33 @@ def tiny_training():
         ),
         budget_s=120,
     )
+
+
+def build_tiny_seq2seq(folder: Path, encoder_dir: Path) -> Path:
+    """A random one-layer T5 sharing the tiny encoder's tokenizer (a stand-in for a user's
+    pretrained t5 / bart)."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(encoder_dir / "tokenizer.json"),
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        bos_token="<s>",
+    )
+    torch.manual_seed(0)
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    T5ForConditionalGeneration(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
