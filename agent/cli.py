@@ -258,7 +258,7 @@ def _intent_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--layers", type=int, help="keep only the first N transformer layers")
-    p.add_argument("--train-layers", type=int, help="train only the top N layers (faster)")
+    p.add_argument("--train-layers", type=int, help="train the top N layers (default 4; 0: all)")
     p.add_argument("--max-length", type=int, help="tokens (default: from the training data)")
     p.add_argument("--max-minutes", type=float, help="stop at the first validation past this")
     p.add_argument("--seed", type=int)

@@ -108,6 +108,7 @@ class RetrievalConfig:
     index: str = "demo:index"  # an index folder; "demo:index" is the demo help centre's
     top_k: int = 5  # passages handed to the responder
     min_score: float = 0.85  # below this cosine score there is "no relevant passage" (measured)
+    min_score_other_language: float = 0.81  # same, for a passage in another language (measured)
     chunk_tokens: int = 200  # chunk size limit, in embedder tokens
     chunk_overlap_sentences: int = 1  # sentences repeated between neighbouring chunks
     min_section_tokens: int = 0  # sections shorter than this are merged into the next one

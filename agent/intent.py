@@ -84,6 +84,8 @@ class IntentModelCard:
     """Training settings and timings, for the record."""
     data_fingerprint: str = ""
     """Hash of the training data (the demo model is rebuilt when its data changes)."""
+    settings_fingerprint: str = ""
+    """Hash of the training settings (...or when the way it is trained changes)."""
     format: int = CARD_FORMAT
 
     def save(self, folder: Path) -> None:

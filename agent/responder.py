@@ -178,7 +178,8 @@ def prepare(passages: Sequence[Passage], language: str, config: ResponderConfig)
 
     Rule: the first ``max_passages`` passages (retrieval order, best first) are kept; each is
     cut to ``max_passage_chars`` characters (at a sentence end where possible); at most
-    ``max_sentences`` candidate sentences are ranked, taken in passage order.
+    ``max_sentences`` candidate sentences are ranked, taken in passage order. A sentence
+    repeated in overlapping chunks is ranked once (its first occurrence).
     """
     notes: list[str] = []
     kept = [p for p in passages if p.text and p.text.strip()]
@@ -193,11 +194,21 @@ def prepare(passages: Sequence[Passage], language: str, config: ResponderConfig)
     cut = [_cut_passage(p, config.max_passage_chars) for p in kept]
     if any(c is not p for c, p in zip(cut, kept, strict=True)):
         notes.append(f"passages cut to {config.max_passage_chars} characters")
-    sentences = split_passages(cut)
+    sentences = _first_of_each(split_passages(cut))
     if len(sentences) > config.max_sentences:
         notes.append(f"ranked the first {config.max_sentences} of {len(sentences)} sentences")
         sentences = sentences[: config.max_sentences]
     return Prepared(tuple(cut), tuple(sentences), bool(same) or not kept, tuple(notes))
+
+
+def _first_of_each(sentences: Sequence[Sentence]) -> list[Sentence]:
+    seen: set[str] = set()
+    out = []
+    for s in sentences:
+        if s.text not in seen:
+            seen.add(s.text)
+            out.append(s)
+    return out
 
 
 def _cut_passage(passage: Passage, limit: int) -> Passage:

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.config import IntentConfig
 from agent.datasets import IntentExample, demo_dialogues, demo_intents, read_intent_file
-from agent.intent import IntentClassifier, load_intent_model_folder, resolve_intent_model
-from eval.intent import evaluate_intents
+
+if TYPE_CHECKING:  # torch loads in main(), after the OpenMP setting below
+    from agent.intent import IntentClassifier
 
 # One-line descriptions for zero-shot checks (our words, from data/demo/company.md's table).
 DESCRIPTIONS = {
@@ -89,6 +91,8 @@ def entities() -> dict[str, Any]:
 
 def fewshot(model_dir: Path, held_out: Sequence[str], k_values: Sequence[int]) -> dict[str, Any]:
     """Held-out intents added from k training examples per language, or from a description."""
+    from agent.intent import load_intent_model_folder
+
     classifier = load_intent_model_folder(model_dir, IntentConfig())
     train, test = demo_intents("train"), demo_intents("test")
     out: dict[str, Any] = {}
@@ -129,6 +133,9 @@ def _fewshot_scores(
 
 
 def banking77(model_dir: Path, test_csv: Path) -> dict[str, Any]:
+    from agent.intent import load_intent_model_folder
+    from eval.intent import evaluate_intents
+
     classifier = load_intent_model_folder(model_dir, IntentConfig())
     metrics, _ = evaluate_intents(classifier, read_intent_file(test_csv))
     card = classifier.card.training
@@ -139,6 +146,9 @@ def banking77(model_dir: Path, test_csv: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
+
+    from agent.intent import load_intent_model_folder, resolve_intent_model
+    from eval.intent import evaluate_intents
 
     torch.set_num_threads(args.threads)
     folder = resolve_intent_model(args.model)
@@ -209,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--banking77-test", default="../shared/data/banking77/test.csv")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    # As `parla` does (agent/cli.py): spinning OpenMP threads are ~10x slower on shared cores.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     result = run(args)
     if not args.json:
         print(markdown(result))

@@ -28,7 +28,7 @@ SCALE_SIZES = (10_000, 100_000, 1_000_000)
 CROSSOVER_SIZES = (1_000, 2_000, 5_000, 10_000, 20_000, 50_000)
 LATENCY_QUERIES = 1_000  # single queries timed one by one
 RECALL_K = 10
-HNSW_EF_SWEEP = (16, 32, 64, 128)  # search effort values measured on the same graph
+HNSW_EF_SWEEP = (16, 32, 64, 128, 256, 512)  # search effort values tried on the same graph
 
 
 # --- scale ------------------------------------------------------------------------------------

@@ -144,10 +144,13 @@ def read_html(path: Path) -> list[RawDocument]:
 def read_faq_csv(path: Path) -> list[RawDocument]:
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        fields = {f.strip().lower() for f in reader.fieldnames or []}
-        if not {"question", "answer"} <= fields:
-            raise ReadError("FAQ CSV needs question and answer columns")
-        rows = [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
+        try:
+            fields = {f.strip().lower() for f in reader.fieldnames or []}
+            if not {"question", "answer"} <= fields:
+                raise ReadError("FAQ CSV needs question and answer columns")
+            rows = [{(k or "").strip().lower(): v for k, v in row.items()} for row in reader]
+        except csv.Error as exc:
+            raise ReadError(f"malformed CSV ({exc})") from None
     return [_faq_row(row, number) for number, row in enumerate(rows, 1)]
 
 

@@ -134,8 +134,10 @@ def test_a_language_the_rewriter_was_not_trained_on_is_answered_extractively(res
 
 
 def test_twenty_long_passages_are_truncated_by_the_stated_rule(responder):
-    words = " ".join(["Delivery takes five days."] * 500)  # 2,000 words
-    passages = [Passage(f"en/long-{i}.md", "Long", words, "en", 0.9 - i / 100) for i in range(20)]
+    def words(i: int) -> str:  # 2,000 words, every sentence different (repeats are ranked once)
+        return " ".join(f"Delivery option {i}-{n} takes {n} days." for n in range(400))
+
+    passages = [Passage(f"en/long-{i}.md", "Long", words(i), "en", 0.9 - i / 100) for i in range(20)]
     reply = responder.generate("How long does delivery take?", "en", None, passages)
     config = responder.config
     assert f"kept the first {config.max_passages} of 20 passages" in reply.notes

@@ -278,3 +278,15 @@ def test_demo_query_files_point_at_existing_documents(tmp_path):
     assert len(train) > len(demo_train_queries(splits=("train",)))
     assert all((kb / q.relevant[0]).is_file() for q in train)
     assert all((kb / "en" / q.relevant[0]).is_file() for q in demo_train_queries(True))
+
+
+def test_passages_in_another_language_have_their_own_threshold(kb_dir, tmp_path):
+    out = tmp_path / "index"
+    embedder, _, _ = build(kb_dir, out)
+    question = "express delivery next day"
+    top = knowledge_base(out, embedder).search(question, "de", 1).passages[0].score
+    strict = knowledge_base(out, embedder, min_score=top + 0.01, min_score_other_language=1.0)
+    assert not strict.search(question, "de", 1).relevant
+    lenient = knowledge_base(out, embedder, min_score=top + 0.01, min_score_other_language=0.0)
+    assert lenient.search(question, "de", 1).relevant  # an English passage, a German question
+    assert not lenient.search(question, "en", 1).relevant  # same language: min_score applies

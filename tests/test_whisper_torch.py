@@ -31,6 +31,9 @@ DIMS = whisper.model.ModelDimensions(
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     model = whisper.model.Whisper(DIMS)
+    # openai-whisper leaves the decoder's positional embedding as torch.empty (checkpoints fill
+    # it); uninitialised memory can hold NaNs, so give the random model real values.
+    torch.nn.init.normal_(model.decoder.positional_embedding, std=0.02)
     path = tmp_path_factory.mktemp("tiny-whisper") / "tiny.pt"
     torch.save({"dims": dataclasses.asdict(DIMS), "model_state_dict": model.state_dict()}, path)
     return path
