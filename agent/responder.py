@@ -162,15 +162,18 @@ def no_answer(language: str, notes: tuple[str, ...] = ()) -> Reply:
 
 def choose(ranked: Sequence[ScoredSentence], config: ResponderConfig) -> list[Sentence]:
     """The extractive answer: the best sentence, plus the next ones within ``extractive_margin``
-    of its score (at most ``extractive_sentences``)."""
+    of its score (at most ``extractive_sentences``) from the same article, so one reply never
+    mixes the facts of two articles (express and international delivery, say)."""
     if not ranked:
         return []
-    best = ranked[0].score
+    best = ranked[0]
     return [
         s.sentence
         for i, s in enumerate(ranked[: config.extractive_sentences])
-        if i == 0 or best - s.score <= config.extractive_margin
-    ]
+        if i == 0
+        or (best.score - s.score <= config.extractive_margin
+            and s.sentence.doc_id == best.sentence.doc_id)
+    ]  # fmt: skip
 
 
 def prepare(passages: Sequence[Passage], language: str, config: ResponderConfig) -> Prepared:

@@ -3,7 +3,8 @@
 Each benchmark is its own module (``python -m eval.bench_<name>``) run in a fresh process, so
 one's memory and threads do not skew the next: the whole agent (text-turn latency per stage,
 concurrent sessions, memory), speech (faster-whisper vs openai-whisper on the same clips,
-short turns, TTS), retrieval (recall, and index build/search at 10k/100k/1M chunks), the intent
+short turns, TTS), retrieval (recall on the demo help centre) and scale (index build/search at 10k/100k/1M
+chunks), the intent
 model and the responder.
 """
 
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 BENCHMARKS: dict[str, list[str]] = {
     "agent": ["eval.bench_agent", "--seconds", "60", "--sessions", "1,4,16,20"],
     "speech": ["eval.bench_speech", "--repeats", "2", "--tts-limit", "5"],
-    "retrieval": ["eval.bench_retrieval"],
+    "retrieval": ["eval.bench_retrieval", "demo"],
+    "scale": ["eval.bench_retrieval", "scale"],
     "intent": ["eval.bench_intent"],
     "responder": ["eval.bench_responder"],
 }
@@ -32,7 +34,7 @@ QUICK = {
     "speech": ["--repeats", "1", "--tts-limit", "2"],
     "responder": ["--n", "12"],
     "intent": ["--latency-n", "50"],
-    "retrieval": ["--sizes", "10000"],
+    "scale": ["--sizes", "10000", "--skip-crossover"],
 }
 
 

@@ -237,3 +237,17 @@ def test_a_seq2seq_base_model_becomes_the_rewriter(tmp_path):
     reply = responder.generate("How much is delivery?", "en", None, [passage])
     assert reply.path in ("generated", "extractive") and reply.grounded
     assert any(n.startswith("guard:") for n in reply.notes) or reply.path == "generated"
+
+
+def test_an_extractive_reply_never_mixes_two_articles():
+    from agent.answer_selection import ScoredSentence
+    from agent.responder import choose
+    from agent.sentences import Sentence
+
+    express = Sentence("Express delivery costs 9.99 EUR.", "Express", "en/delivery.md")
+    abroad = Sentence("Delivery abroad takes 7 days.", "Abroad", "en/international.md")
+    same = Sentence("It arrives the next working day.", "Express", "en/delivery.md")
+    config = ResponderConfig(extractive_sentences=3, extractive_margin=0.05)
+    ranked = [ScoredSentence(express, 0.90), ScoredSentence(abroad, 0.89), ScoredSentence(same, 0.88)]
+    assert choose(ranked, config) == [express, same]
+    assert choose(ranked[:2], dataclasses.replace(config, extractive_margin=0.0)) == [express]
