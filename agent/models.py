@@ -267,7 +267,8 @@ class atomic_dir:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model named by offline-bundle entry (``bundle:e5-small``), local path, or hub id."""
+    """A model named by offline-bundle entry (``bundle:e5-small``), what `parla setup` built
+    for the demo (``demo:index``), a local path, or a hub id."""
 
     name: str
 
@@ -279,6 +280,11 @@ class ModelSpec:
         """A local folder (or file) holding the model."""
         if self.is_bundle:
             return resolve_bundle(self.name[len(BUNDLE_PREFIX) :], home)
+        if self.name.startswith(DEMO_PREFIX):
+            folder = demo_dir(home) / self.name[len(DEMO_PREFIX) :]
+            if not folder.exists():
+                raise ParlaError(f"{self.name} is missing ({folder}): run `parla setup`")
+            return folder
         path = Path(self.name).expanduser()
         if path.exists():
             return path

@@ -114,3 +114,10 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
         (tmp / "new.txt").write_text("new")
     assert sorted(p.name for p in final.iterdir()) == ["new.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["index"]
+
+
+def test_demo_names_resolve_under_the_home_or_say_to_run_setup(tmp_path):
+    with pytest.raises(ParlaError, match="demo:index is missing .*parla setup"):
+        ModelSpec("demo:index").resolve(tmp_path)
+    (tmp_path / "demo" / "index").mkdir(parents=True)
+    assert ModelSpec("demo:index").resolve(tmp_path) == tmp_path / "demo" / "index"
