@@ -22,7 +22,7 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 BENCHMARKS: dict[str, list[str]] = {
-    "agent": ["eval.bench_agent", "--seconds", "60", "--sessions", "1,4,16,20"],
+    "agent": ["eval.bench_agent", "--seconds", "120", "--sessions", "1,20"],
     "speech": ["eval.bench_speech", "--repeats", "2", "--tts-limit", "5"],
     "retrieval": ["eval.bench_retrieval", "demo"],
     "scale": ["eval.bench_retrieval", "scale"],
