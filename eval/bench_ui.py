@@ -6,7 +6,7 @@
   browser calls) minus the agent's own total latency (the overhead includes the conversation
   log's SQLite write, which the agent does after its timed ``total``), and the same turn
   through the JSON endpoint ``/ask`` (no page rendering);
-- **voice**: for a 3-second recording, when the page has the transcript, the reply text and
+- **voice**: for a 5-second recording, when the page has the transcript, the reply text and
   the finished turn with its audio (the page shows each as soon as it exists);
 - **tabs**: N tabs talking at once, each turn spoken aloud: latency p50/p95 and turns per second
   with the app's bounded queue (``ui.concurrency`` turns at a time).
@@ -46,7 +46,7 @@ from eval.bench_agent import percentiles
 logger = logging.getLogger(__name__)
 
 SIMULATE = {"asr": 1.1, "responder": 0.3, "tts": 0.4}  # seconds per call (see module doc)
-QUESTION = "How can I return an item?"
+QUESTION = "Hello, I bought headphones last week and they do not fit me. How can I return an item?"  # ~5 s spoken
 TOTAL_MS = re.compile(r"\| total \| ([\d,.]+) \|")
 
 
@@ -203,7 +203,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "mode": "real" if args.real else {"simulated_s": seconds},
                 "concurrency": args.concurrency,
                 "overhead": bench_overhead(client, args.turns),
-                "voice": bench_voice(client, recording(workdir, args.real), args.voice_turns),
+                "recording_s": round(audio_seconds(question := recording(workdir, args.real)), 2),
+                "voice": bench_voice(client, question, args.voice_turns),
                 "tabs": {n: bench_tabs(url, n, args.tab_turns) for n in args.tabs},
             }
         finally:
@@ -212,7 +213,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def recording(workdir: Path, real: bool) -> Path:
-    """A 3-second question: spoken by the demo's English voice (real), else a tone."""
+    """A 5-second question: spoken by the demo's English voice (real), else a tone."""
     from speech.audio import write_wav
 
     if real:
@@ -221,9 +222,15 @@ def recording(workdir: Path, real: bool) -> Path:
 
         speech = load_synthesizer(TTSConfig()).synthesize(QUESTION, "en")
     else:
-        t = np.arange(3 * 16_000) / 16_000
+        t = np.arange(5 * 16_000) / 16_000
         speech = SpeechOut((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16_000, "", "")
     return write_wav(speech, workdir / "question.wav")
+
+
+def audio_seconds(path: Path) -> float:
+    import soundfile
+
+    return float(soundfile.info(str(path)).duration)
 
 
 def _parse_simulate(text: str) -> dict[str, float]:
@@ -246,7 +253,8 @@ def markdown(out: dict[str, Any]) -> str:
         f"{v['transcript_ms']['p95']} |",
         f"| voice: reply text on the page (ms) | {v['reply_text_ms']['p50']} | "
         f"{v['reply_text_ms']['p95']} |",
-        f"| voice: turn done, audio ready (ms) | {v['done_ms']['p50']} | {v['done_ms']['p95']} |",
+        f"| voice ({out.get('recording_s', '?')} s recording): turn done, audio ready (ms) | "
+        f"{v['done_ms']['p50']} | {v['done_ms']['p95']} |",
     ]
     for tabs, t in out["tabs"].items():
         rows.append(
