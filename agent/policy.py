@@ -30,6 +30,8 @@ class Policy:
     small_talk_intents: frozenset[str]
     decline_intents: frozenset[str]
     clarify_below: float
+    decline_above: float
+    """Out-of-scope guesses less sure than this ask the user instead of declining."""
     kb_answer_score: float
     failures_before_handoff: int
     follow_up_below: float
@@ -63,6 +65,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
             small_talk_intents=frozenset(actions["small_talk"]),
             decline_intents=frozenset(actions["decline"]),
             clarify_below=float(t["clarify_below"]),
+            decline_above=float(t.get("decline_above", t["clarify_below"])),
             kb_answer_score=float(t["kb_answer_score"]),
             failures_before_handoff=int(t["failures_before_handoff"]),
             follow_up_below=float(t["follow_up_below"]),
@@ -135,25 +138,28 @@ def decide(policy: Policy, ev: Evidence, session: Session) -> Decision:
 
 
 def _uncertain(policy: Policy, ev: Evidence, session: Session) -> Decision:
-    """Low confidence or out of scope: the last topic, the knowledge base, or ask."""
+    """Low confidence or out of scope: the last topic, the knowledge base, or ask.
+
+    Only a sure out-of-scope guess (``decline_above``) is declined; an unsure one is treated
+    like low confidence: a short turn after an answer continues that topic, a passage that
+    scores ``kb_answer_score`` answers it, and otherwise Parla asks."""
     last = session.last_intent
-    confident_oos = (
-        ev.intent.label in policy.decline_intents and ev.intent.confidence >= policy.clarify_below
-    )
+    out_of_scope = ev.intent.label in policy.decline_intents
+    sure_oos = out_of_scope and ev.intent.confidence >= policy.decline_above
     is_service = last is not None and last not in policy.small_talk_intents | policy.handoff_intents
     if (
         is_service
         and ev.kb_relevant
-        and not confident_oos
+        and not sure_oos
         and _is_short(ev.text, policy)
-        and ev.intent.confidence < policy.follow_up_below
+        and (out_of_scope or ev.intent.confidence < policy.follow_up_below)
     ):
         return Decision("answer", last, question=ev.text, reason=f"follow-up on {last}")
-    if ev.kb_score >= policy.kb_answer_score:
-        label = ev.intent.label if ev.intent.label not in policy.decline_intents else last
-        return Decision("answer", label, question=ev.text, reason="knowledge base answers it")
-    if confident_oos:
+    if sure_oos:
         return Decision("decline", ev.intent.label, reason="out of scope")
+    if ev.kb_score >= policy.kb_answer_score:
+        label = ev.intent.label if not out_of_scope else last
+        return Decision("answer", label, question=ev.text, reason="knowledge base answers it")
     if session.failures + 1 >= policy.failures_before_handoff:
         return Decision("handoff", None, reason="repeated failure")
     return Decision("clarify", None, reason=f"confidence {ev.intent.confidence:.2f}")

@@ -33,7 +33,14 @@ def test_slot_is_asked_then_filled():
 def test_knowledge_base_answers_what_no_intent_covers():
     d = decide(POLICY, ev("out_of_scope", 0.6, kb_score=0.95), Session("s"))
     assert d.action == "answer"
-    assert decide(POLICY, ev("out_of_scope", 0.6, kb_score=0.80), Session("s")).action == "decline"
+    assert decide(POLICY, ev("out_of_scope", 0.95, kb_score=0.80), Session("s")).action == "decline"
+
+
+def test_an_unsure_out_of_scope_guess_asks_and_a_sure_one_declines_even_with_a_passage():
+    unsure = decide(POLICY, ev("out_of_scope", 0.6, kb_score=0.80), Session("s"))
+    assert (unsure.action, unsure.intent) == ("clarify", None)
+    sure = decide(POLICY, ev("out_of_scope", 0.99, kb_score=0.95), Session("s"))
+    assert sure.action == "decline"
 
 
 def test_clarify_then_handoff():
