@@ -151,13 +151,14 @@ def cascade(folder: Path, per_language: int) -> dict[str, Any]:
     intents = loaded.agent.stages.intents
     per_lang: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in asr_rows:
-        reference, heard, lang = row.reference, row.hypothesis, row.lang
-        typed, spoken = intents.classify(reference).label, intents.classify(heard or " ").label
-        result = loaded.agent.respond(Turn(text=heard), loaded.sessions.get())
-        stats = per_lang[lang]
-        stats["intent_agrees"].append(float(typed == spoken))
-        stats["reply_language_match"].append(float(result.reply.language == lang))
-        stats["grounded"].append(float(result.reply.grounded))
+        score_spoken_turn(
+            per_lang[row.lang],
+            row.reference,
+            row.hypothesis,
+            row.lang,
+            lambda text: intents.classify(text).label,
+            lambda text: loaded.agent.respond(Turn(text=text), loaded.sessions.get()).reply,
+        )
     return {
         "asr": {k: v for k, v in asr_summary.items() if k != "clips"},
         "per_language": {
@@ -168,6 +169,27 @@ def cascade(folder: Path, per_language: int) -> dict[str, Any]:
         "note": "synthetic speech (the speech stage's own voices): a pipeline check, not "
         "Whisper's accuracy on real people",
     }
+
+
+def score_spoken_turn(
+    stats: dict[str, list[float]],
+    reference: str,
+    heard: str,
+    lang: str,
+    classify: Callable[[str], str],
+    respond: Callable[[str], Any],
+) -> None:
+    """One spoken clip: does the transcript get the typed text's intent, and a grounded reply
+    in the clip's language? A clip Whisper heard nothing in counts as a miss."""
+    heard = heard.strip()
+    stats["heard_nothing"].append(float(not heard))
+    if not heard:
+        stats["intent_agrees"].append(0.0)
+        return
+    stats["intent_agrees"].append(float(classify(reference) == classify(heard)))
+    reply = respond(heard)
+    stats["reply_language_match"].append(float(reply.language == lang))
+    stats["grounded"].append(float(reply.grounded))
 
 
 def write_report(report: Path, results: dict[str, Any]) -> None:
