@@ -94,7 +94,11 @@ class Responder:
         prepared = prepare(passages, language, self.config)
         if not prepared.sentences:
             return no_answer(language, prepared.notes)
-        ranked = self.selector.rank(question, prepared.sentences)
+        ranked = with_passage_scores(
+            self.selector.rank(question, prepared.sentences),
+            prepared.passages,
+            self.config.passage_weight,
+        )
         chosen = choose(ranked, self.config)
         if not prepared.same_language:
             return self._extractive(chosen, language, prepared.notes, foreign=True)
@@ -158,6 +162,20 @@ def extractive_text(sentence: Sentence) -> str:
 
 def no_answer(language: str, notes: tuple[str, ...] = ()) -> Reply:
     return Reply(NO_ANSWER.get(language, NO_ANSWER["en"]), language, (), True, "no_answer", notes)
+
+
+def with_passage_scores(
+    ranked: Sequence[ScoredSentence], passages: Sequence[Passage], weight: float
+) -> list[ScoredSentence]:
+    """The selector's ranking, each score plus ``weight`` times its passage's retrieval score
+    (retrieval knows which article the question is about; the selector, which sentence)."""
+    if not weight:
+        return list(ranked)
+    rescored = [
+        ScoredSentence(s.sentence, s.score + weight * passages[s.sentence.passage].score)
+        for s in ranked
+    ]
+    return sorted(rescored, key=lambda s: -s.score)
 
 
 def choose(ranked: Sequence[ScoredSentence], config: ResponderConfig) -> list[Sentence]:

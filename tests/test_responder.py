@@ -251,3 +251,20 @@ def test_an_extractive_reply_never_mixes_two_articles():
     ranked = [ScoredSentence(express, 0.90), ScoredSentence(abroad, 0.89), ScoredSentence(same, 0.88)]
     assert choose(ranked, config) == [express, same]
     assert choose(ranked[:2], dataclasses.replace(config, extractive_margin=0.0)) == [express]
+
+
+def test_the_passage_score_moves_a_sentence_of_the_better_passage_ahead():
+    from agent.answer_selection import ScoredSentence
+    from agent.responder import with_passage_scores
+    from agent.sentences import Sentence
+
+    passages = [
+        Passage("en/express.md", "Express", "x", "en", 0.90),
+        Passage("en/abroad.md", "Abroad", "y", "en", 0.70),
+    ]
+    express = Sentence("Express costs 9.99 EUR.", "Express", "en/express.md", passage=0)
+    abroad = Sentence("Abroad costs 19.99 EUR.", "Abroad", "en/abroad.md", passage=1)
+    ranked = [ScoredSentence(abroad, 0.80), ScoredSentence(express, 0.75)]
+    assert with_passage_scores(ranked, passages, 0.0) == ranked
+    best = with_passage_scores(ranked, passages, 1.0)[0]
+    assert best.sentence == express and best.score == pytest.approx(1.65)
