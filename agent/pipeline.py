@@ -231,12 +231,13 @@ class Agent:
         if question != state.text:
             self._search(question, state)
         history = [h.user for h in session.history]
-        with state.timed("responder"):
-            reply = self.stages.responder.generate(
-                question, lang, d.intent, state.passages, history
-            )
         session.pending = None
         status = self._order_status(d.intent, session, lang)
+        if status and not state.kb_relevant:  # the order's status is the answer
+            return Reply(status, lang), d
+        passages = state.passages if state.kb_relevant else ()  # never answer from unrelated text
+        with state.timed("responder"):
+            reply = self.stages.responder.generate(question, lang, d.intent, passages, history)
         if status:
             reply = replace(reply, text=f"{status} {reply.text}".strip())
         return reply, d

@@ -173,3 +173,19 @@ def test_trace_has_latency_per_stage(agent, sessions):
         result.trace.latency_ms
     )
     assert result.trace.passages and result.reply.cited_ids == ("en/returns-policy.md",)
+
+
+def test_passages_retrieval_calls_irrelevant_never_reach_the_responder(tmp_path, sessions):
+    class LooseKnowledge(FakeKnowledge):
+        """Finds the returns article for anything, but knows it is not relevant."""
+
+        def search(self, query, language, k):
+            from tests.fakes import FakeResult
+
+            return FakeResult((self.DOCS["returns"],), relevant=False)
+
+    stages = Stages(FakeRouter(), FakeIntents(), FakeEntities(), LooseKnowledge(), FakeResponder())
+    agent = Agent(stages, load_policy(), store=ConversationStore(tmp_path / "log.sqlite"))
+    result = say(agent, sessions.get(), "how do I return my payment card")
+    assert result.trace.action == "answer"
+    assert result.reply.text == "NO ANSWER"
