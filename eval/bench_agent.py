@@ -121,6 +121,8 @@ def bench_concurrency(
         "rss_mb_start": round(memory[0]),
         "rss_mb_peak": round(max(memory)),
         "rss_mb_end": round(memory[-1]),
+        "rss_mb_second_half_growth": round(memory[-1] - memory[len(memory) // 2]),
+        "rss_mb_samples": [round(m) for m in memory],
     }
 
 
@@ -143,7 +145,8 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"{c['sessions']} sessions for {c['seconds']} s: {c['turns']} turns "
             f"({c['turns_per_s']}/s), {c['errors']} errors, {c['leaks']} leaks, RSS "
-            f"{c['rss_mb_start']} -> {c['rss_mb_end']} MB (peak {c['rss_mb_peak']})",
+            f"{c['rss_mb_start']} -> {c['rss_mb_end']} MB (peak {c['rss_mb_peak']}; "
+            f"{c['rss_mb_second_half_growth']:+d} MB in the second half)",
         ]
     return "\n".join(lines)
 

@@ -28,15 +28,11 @@ class FakeAgent:
 
 
 class Sessions:
-    """``shared=True`` hands every session the same state: the leak the benchmark must catch."""
-
-    def __init__(self, shared: bool = False) -> None:
-        self.shared = shared
+    def __init__(self) -> None:
         self.by_id: dict[str, SimpleNamespace] = {}
 
     def get(self, session_id: str) -> SimpleNamespace:
-        key = "one" if self.shared else session_id
-        return self.by_id.setdefault(key, SimpleNamespace(entities={}))
+        return self.by_id.setdefault(session_id, SimpleNamespace(entities={}))
 
 
 QUESTIONS = [("How much is express delivery?", "en"), ("¿Cuánto cuesta el envío?", "es")]
@@ -50,9 +46,15 @@ def test_separate_sessions_leak_nothing_and_ask_help_centre_questions():
     assert set(agent.questions) == {q for q, _ in QUESTIONS}
 
 
-def test_a_shared_memory_is_reported_as_leaks():
-    loaded = SimpleNamespace(agent=FakeAgent(), sessions=Sessions(shared=True))
-    assert bench_concurrency(loaded, sessions=4, seconds=0.3, questions=QUESTIONS)["leaks"] > 0
+def test_a_reply_naming_another_sessions_order_is_a_leak():
+    class LeakyAgent(FakeAgent):
+        def respond(self, turn, session):
+            super().respond(turn, session)
+            return SimpleNamespace(reply=SimpleNamespace(text="Order VT-90000000 is on its way."))
+
+    loaded = SimpleNamespace(agent=LeakyAgent(), sessions=Sessions())
+    result = bench_concurrency(loaded, sessions=2, seconds=0.2, questions=QUESTIONS)
+    assert result["leaks"] > 0 and result["errors"] == 0  # session 1 was told session 0's order
 
 
 def test_percentiles():
