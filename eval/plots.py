@@ -27,7 +27,7 @@ def per_language_bars(
     metrics = list(values)
     langs = sorted({lang for v in values.values() for lang in v})
     width = 0.8 / max(len(metrics), 1)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
     x = np.arange(len(langs))
     for i, metric in enumerate(metrics):
         ax.bar(
@@ -36,7 +36,8 @@ def per_language_bars(
     ax.set_xticks(x + width * (len(metrics) - 1) / 2, langs)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+    # below the axes, so no bar is hidden behind it
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
