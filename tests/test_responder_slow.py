@@ -39,7 +39,6 @@ def demo_part(tmp_path_factory):
     return load_responder(ResponderConfig(model=str(out))), docs
 
 
-@pytest.mark.xfail(strict=False, reason="issue #9 open: failed in this session's slow run; the rewriter mixes facts from two articles")
 def test_demo_questions_get_grounded_replies_in_their_language(demo_part):
     responder, docs = demo_part
     scores = []
