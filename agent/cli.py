@@ -235,7 +235,8 @@ def _responder_options(finetune: Any, evaluate: Any) -> None:
     p = evaluate.choices["responder"]
     p.add_argument("--index", help="index folder to retrieve from (default: the demo index)")
     p.add_argument(
-        "--passages", choices=("retrieval", "article", "given"),
+        "--passages",
+        choices=("retrieval", "article", "given"),
         help="retrieval (default), the reference article, or the test lines' own passages",
     )
     p.add_argument("--split", help="keep lines whose split field is this (default test)")

@@ -441,11 +441,8 @@ def load_intent_classifier(config: IntentConfig | None = None) -> IntentClassifi
 
 def resolve_intent_model(name: str) -> Path:
     """The folder of ``demo:intent``, a local path, a ``bundle:`` entry or a hub id."""
-    from agent.models import DEMO_PREFIX, ModelSpec, demo_dir
+    from agent.models import DEMO_PREFIX, ModelSpec, demo_path
 
-    if name.startswith(DEMO_PREFIX):
-        folder = demo_dir() / name[len(DEMO_PREFIX) :]
-        if not (folder / CARD_FILE).exists():
-            raise ParlaError(f"the demo intent model is missing ({folder}): run `parla setup`")
-        return folder
+    if name.startswith(DEMO_PREFIX) and not (demo_path(name) / CARD_FILE).exists():
+        raise ParlaError(f"the demo intent model is missing ({demo_path(name)}): run `parla setup`")
     return ModelSpec(name).resolve()

@@ -18,7 +18,7 @@ import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from agent.config import LanguageConfig
 from agent.errors import ParlaError
@@ -99,18 +99,6 @@ MARKERS: dict[str, str] = {
 }
 MARKER_VOTES = 2.0  # a letter only one language uses weighs as much as two of its words
 LEXICON_MAX_WORDS = 8  # longer turns go to the detector, which is reliable on them
-
-
-class LanguageRouting(Protocol):
-    """What the agent needs from a router: one decision per turn."""
-
-    def route(
-        self,
-        text: str,
-        session_language: str | None,
-        speech_language: tuple[str, float] | None = None,
-        user_choice: str | None = None,
-    ) -> LanguageDecision: ...
 
 
 @dataclass(frozen=True)

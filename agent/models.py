@@ -196,6 +196,11 @@ def demo_dir(home: Path | None = None) -> Path:
     return (home or parla_home()) / "demo"
 
 
+def demo_path(name: str, home: Path | None = None) -> Path:
+    """The folder of ``demo:<entry>`` (built or not)."""
+    return demo_dir(home) / name.removeprefix(DEMO_PREFIX)
+
+
 def bundle_dir(name: str, home: Path | None = None) -> Path:
     return (home or parla_home()) / "models" / name
 
@@ -281,7 +286,7 @@ class ModelSpec:
         if self.is_bundle:
             return resolve_bundle(self.name[len(BUNDLE_PREFIX) :], home)
         if self.name.startswith(DEMO_PREFIX):
-            folder = demo_dir(home) / self.name[len(DEMO_PREFIX) :]
+            folder = demo_path(self.name, home)
             if not folder.exists():
                 raise ParlaError(f"{self.name} is missing ({folder}): run `parla setup`")
             return folder

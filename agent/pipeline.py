@@ -230,11 +230,11 @@ class Agent:
             question = f"{session.history[-1].user} {state.text}"
         if question != state.text:
             self._search(question, state)
-        history = [h.user for h in session.history]
         session.pending = None
         status = self._order_status(d.intent, session, lang)
         if status and not state.kb_relevant:  # the order's status is the answer
             return Reply(status, lang), d
+        history = [h.user for h in session.history]
         passages = state.passages if state.kb_relevant else ()  # never answer from unrelated text
         with state.timed("responder"):
             reply = self.stages.responder.generate(question, lang, d.intent, passages, history)

@@ -248,13 +248,10 @@ def _cut_passage(passage: Passage, limit: int) -> Passage:
 
 def resolve_responder_dir(name: str) -> Path:
     """``demo:responder``, a local folder, or (through ``ModelSpec``) anything else."""
-    from agent.models import DEMO_PREFIX, ModelSpec, demo_dir
+    from agent.models import DEMO_PREFIX, ModelSpec, demo_path
 
-    if name.startswith(DEMO_PREFIX):
-        folder = demo_dir() / name[len(DEMO_PREFIX) :]
-        if not (folder / "responder.json").exists():
-            raise ParlaError(f"{name} is not built yet ({folder}): run `parla setup`")
-        return folder
+    if name.startswith(DEMO_PREFIX) and not (demo_path(name) / "responder.json").exists():
+        raise ParlaError(f"{name} is not built yet ({demo_path(name)}): run `parla setup`")
     folder = ModelSpec(name).resolve()
     if not (folder / "responder.json").exists():
         raise ParlaError(

@@ -3,9 +3,8 @@
 Each benchmark is its own module (``python -m eval.bench_<name>``) run in a fresh process, so
 one's memory and threads do not skew the next: the whole agent (text-turn latency per stage,
 concurrent sessions, memory), speech (faster-whisper vs openai-whisper on the same clips,
-short turns, TTS), retrieval (recall on the demo help centre) and scale (index build/search at 10k/100k/1M
-chunks), the intent
-model and the responder.
+short turns, TTS), retrieval (recall on the demo help centre), scale (index build and search
+at 10k/100k/1M chunks), the intent model and the responder.
 """
 
 from __future__ import annotations

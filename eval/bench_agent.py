@@ -164,9 +164,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     store = Path(tempfile.mkdtemp(prefix="parla-bench-")) / "log.sqlite"  # keep the real log clean
     loaded = load_agent(load_config(), store_path=store)
     result = {"machine": machine(), "rss_mb_loaded": round(rss_mb())}
-    result["text_turn_ms"] = bench_text_turns(loaded, demo_questions(args.per_language))
+    questions = demo_questions(args.per_language)
+    result["text_turn_ms"] = bench_text_turns(loaded, questions)
     if args.seconds > 0:
-        questions = demo_questions(args.per_language)
         runs = [
             bench_concurrency(loaded, int(n), args.seconds, questions)
             for n in args.sessions.split(",")

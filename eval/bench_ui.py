@@ -46,7 +46,8 @@ from eval.bench_agent import percentiles
 logger = logging.getLogger(__name__)
 
 SIMULATE = {"asr": 1.1, "responder": 0.3, "tts": 0.4}  # seconds per call (see module doc)
-QUESTION = "Hello, I bought headphones last week and they do not fit me. How can I return an item?"  # ~5 s spoken
+# about 5 seconds when spoken
+QUESTION = "Hello, I bought headphones last week and they do not fit me. How can I return an item?"
 TOTAL_MS = re.compile(r"\| total \| ([\d,.]+) \|")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from agent.config import RetrievalConfig
 from agent.errors import ParlaError
 from agent.messages import Passage
-from agent.models import DEMO_PREFIX, demo_dir
+from agent.models import DEMO_PREFIX, demo_path
 from retrieval.builder import BuildReport, assemble, build_index, index_settings
 from retrieval.documents import Document
 from retrieval.embedding import Embedder, embedder_fingerprint, load_embedder
@@ -185,7 +185,7 @@ def _passage(snapshot: IndexSnapshot, score: float, chunk_id: int) -> Passage:
 def resolve_index_dir(name: str) -> Path:
     """``demo:index`` -> the demo index folder; anything else is a path."""
     if name.startswith(DEMO_PREFIX):
-        return demo_dir() / name[len(DEMO_PREFIX) :]
+        return demo_path(name)
     return Path(name).expanduser()
 
 

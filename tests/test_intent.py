@@ -203,7 +203,11 @@ def test_demo_model_test_split_accuracy(demo_classifier):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="issue #5 open: failed in this session's slow run on the model setup built (prototype intent not chosen)")
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue #5 open: failed in a slow run on the model setup built "
+    "(prototype intent not chosen)",
+)
 def test_demo_model_serves_a_new_intent_from_examples(demo_classifier):
     demo_classifier.add_intent(
         "book_demo_session",

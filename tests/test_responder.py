@@ -24,6 +24,14 @@ from tests.tiny_responder import (
     write_kb,
 )
 
+DELIVERY = Passage(
+    "en/delivery.md",
+    "Delivery",
+    "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
+    "en",
+    0.9,
+)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
@@ -137,7 +145,9 @@ def test_twenty_long_passages_are_truncated_by_the_stated_rule(responder):
     def words(i: int) -> str:  # 2,000 words, every sentence different (repeats are ranked once)
         return " ".join(f"Delivery option {i}-{n} takes {n} days." for n in range(400))
 
-    passages = [Passage(f"en/long-{i}.md", "Long", words(i), "en", 0.9 - i / 100) for i in range(20)]
+    passages = [
+        Passage(f"en/long-{i}.md", "Long", words(i), "en", 0.9 - i / 100) for i in range(20)
+    ]
     reply = responder.generate("How long does delivery take?", "en", None, passages)
     config = responder.config
     assert f"kept the first {config.max_passages} of 20 passages" in reply.notes
@@ -148,14 +158,7 @@ def test_twenty_long_passages_are_truncated_by_the_stated_rule(responder):
 
 def test_an_unsupported_rewrite_falls_back_to_the_selected_sentences(responder):
     guarded, rewriter = _with_rewriter(responder, "Standard delivery costs 7.99 EUR.")
-    passage = Passage(
-        "en/delivery.md",
-        "Delivery",
-        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
-        "en",
-        0.9,
-    )
-    reply = guarded.generate("How much is standard delivery?", "en", "info", [passage])
+    reply = guarded.generate("How much is standard delivery?", "en", "info", [DELIVERY])
     assert rewriter.requests, "the rewriter was asked"
     assert reply.path == "extractive" and reply.grounded
     assert "7.99" not in reply.text
@@ -164,18 +167,11 @@ def test_an_unsupported_rewrite_falls_back_to_the_selected_sentences(responder):
 
 def test_a_supported_rewrite_is_used(responder):
     guarded, rewriter = _with_rewriter(responder, "Standard delivery costs 4.99 EUR.")
-    passage = Passage(
-        "en/delivery.md",
-        "Delivery",
-        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
-        "en",
-        0.9,
-    )
     reply = guarded.generate(
         "How much is standard delivery?",
         "en",
         "info",
-        [passage],
+        [DELIVERY],
         history=["hello", "I ordered a TV"],
     )
     assert reply.path == "generated" and reply.text == "Standard delivery costs 4.99 EUR."
@@ -210,14 +206,7 @@ def test_the_demo_responder_must_be_built_first(parla_home):
 
 def test_word_salad_made_of_supported_words_is_rejected(responder):
     guarded, _ = _with_rewriter(responder, "EUR costs delivery 4.99 standard business takes.")
-    passage = Passage(
-        "en/delivery.md",
-        "Delivery",
-        "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
-        "en",
-        0.9,
-    )
-    reply = guarded.generate("How much is standard delivery?", "en", "info", [passage])
+    reply = guarded.generate("How much is standard delivery?", "en", "info", [DELIVERY])
     assert reply.path == "extractive"
     assert any("word order" in n for n in reply.notes)
 
@@ -248,7 +237,11 @@ def test_an_extractive_reply_never_mixes_two_articles():
     abroad = Sentence("Delivery abroad takes 7 days.", "Abroad", "en/international.md")
     same = Sentence("It arrives the next working day.", "Express", "en/delivery.md")
     config = ResponderConfig(extractive_sentences=3, extractive_margin=0.05)
-    ranked = [ScoredSentence(express, 0.90), ScoredSentence(abroad, 0.89), ScoredSentence(same, 0.88)]
+    ranked = [
+        ScoredSentence(express, 0.90),
+        ScoredSentence(abroad, 0.89),
+        ScoredSentence(same, 0.88),
+    ]
     assert choose(ranked, config) == [express, same]
     assert choose(ranked[:2], dataclasses.replace(config, extractive_margin=0.0)) == [express]
 
