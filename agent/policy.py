@@ -29,6 +29,8 @@ class Policy:
     handoff_intents: frozenset[str]
     small_talk_intents: frozenset[str]
     decline_intents: frozenset[str]
+    clarify_intents: frozenset[str]
+    """Intents too vague to act on ("it doesn't work"): Parla asks what the request is about."""
     clarify_below: float
     decline_above: float
     """Out-of-scope guesses less sure than this ask the user instead of declining."""
@@ -64,6 +66,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
             handoff_intents=frozenset(actions["handoff"]),
             small_talk_intents=frozenset(actions["small_talk"]),
             decline_intents=frozenset(actions["decline"]),
+            clarify_intents=frozenset(actions.get("clarify", ())),
             clarify_below=float(t["clarify_below"]),
             decline_above=float(t.get("decline_above", t["clarify_below"])),
             kb_answer_score=float(t["kb_answer_score"]),
@@ -123,6 +126,8 @@ def decide(policy: Policy, ev: Evidence, session: Session) -> Decision:
         return Decision("small_talk", label, reason="small talk")
     if confidence < policy.clarify_below or label in policy.decline_intents:
         return _uncertain(policy, ev, session)
+    if label in policy.clarify_intents:
+        return _failure(policy, session, Decision("clarify", None, reason=f"{label} request"))
     missing = [slot for slot in policy.needs.get(label, ()) if slot not in found]
     if missing:
         return Decision(

@@ -38,6 +38,7 @@ def article_table() -> dict[str, str]:
 
 ARTICLES = article_table()
 INTENTS = set(ARTICLES.values()) | {
+    "unclear",
     "greeting",
     "thanks",
     "goodbye",

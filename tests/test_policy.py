@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from agent.errors import ParlaError
 from agent.messages import Entity, Intent, IntentScore
+from agent.policy import DEFAULT_POLICY as POLICY_PATH
 from agent.policy import Evidence, decide, load_policy
 from agent.session import Pending, Session
 
@@ -48,6 +51,21 @@ def test_clarify_then_handoff():
     assert decide(POLICY, ev("return_item", 0.2, kb_score=0.5), s).action == "clarify"
     s.failures = 1
     assert decide(POLICY, ev("return_item", 0.2, kb_score=0.5), s).action == "handoff"
+
+
+def test_an_unclear_request_asks_even_when_sure_and_a_second_one_hands_over():
+    s = Session("s")
+    d = decide(POLICY, ev("unclear", 0.97, kb_score=0.95), s)
+    assert (d.action, d.intent) == ("clarify", None)
+    s.failures = 1
+    assert decide(POLICY, ev("unclear", 0.97), s).action == "handoff"
+
+
+def test_a_policy_without_clarify_intents_treats_unclear_as_any_intent(tmp_path):
+    text = Path(POLICY_PATH).read_text(encoding="utf-8")
+    path = tmp_path / "p.toml"
+    path.write_text(text.replace('clarify = ["unclear"]', ""), encoding="utf-8")
+    assert decide(load_policy(path), ev("unclear", 0.97), Session("s")).action == "answer"
 
 
 def test_negative_sentiment_after_failure_hands_over():
