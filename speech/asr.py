@@ -142,6 +142,12 @@ def is_hallucination(text: str) -> bool:
     return _comparable(text) in HALLUCINATIONS
 
 
+def echoes_prompt(text: str, prompt: str) -> bool:
+    """The decoded text starts by repeating the prompt it was given."""
+    said, given = _comparable(text), _comparable(prompt)
+    return bool(given) and said.startswith(given)
+
+
 class WhisperTranscriber:
     """VAD + short windows + restricted language ID + guards, over any ``WhisperEngine``."""
 
@@ -193,6 +199,10 @@ class WhisperTranscriber:
         prompt = PROMPTS.get(language, "")
         encoded = heard.encoded
         decoded = self.engine.decode(encoded, language, budget, prompt=prompt)
+        if prompt and echoes_prompt(decoded.text, prompt):
+            # On speech it cannot make out, Whisper may say the prompt back ("以下是普通话的句子"):
+            # that is not what the caller said, so decode again without it.
+            decoded = self.engine.decode(encoded, language, budget)
         if self._looks_wrong(decoded) and heard.window < self.config.max_window_s:
             # Short windows occasionally loop; the full window is the first safety net.
             logger.debug("short window looped (%r); retrying with the full window", decoded)

@@ -57,6 +57,21 @@ def test_given_language_skips_language_id():
     assert engine.decodes[0][2] == asr.PROMPTS["zh"]  # simplified-script prompt
 
 
+class PromptEcho(FakeEngine):
+    """Says the prompt back when given one (Whisper on speech it cannot make out)."""
+
+    def decode(self, encoded, language, max_tokens, temperature=0.0, prompt=""):
+        out = super().decode(encoded, language, max_tokens, temperature, prompt)
+        return Decoded(prompt, out.avg_logprob, out.no_speech_prob) if prompt else out
+
+
+def test_a_prompt_said_back_is_decoded_again_without_the_prompt():
+    engine = PromptEcho(["你好，我想退货"], probs={"zh": 0.9})
+    out = _transcriber(engine, [(0.0, 2.0)]).transcribe(_audio(), language="zh")
+    assert out.text == "你好，我想退货"
+    assert [d[2] for d in engine.decodes] == [asr.PROMPTS["zh"], ""]
+
+
 def test_no_speech_regions_means_empty_transcript_and_no_model_call():
     engine = FakeEngine(["thanks for watching"])
     out = _transcriber(engine, []).transcribe(_audio())
