@@ -42,6 +42,11 @@ class Policy:
     """Language -> template name -> text (``status`` is a nested table)."""
     negative_words: tuple[str, ...]
 
+    @property
+    def unserved_intents(self) -> frozenset[str]:
+        """Labels that name no request Parla can serve: out of scope, or too vague."""
+        return self.decline_intents | self.clarify_intents
+
     def say(self, language: str, name: str, **values: str) -> str:
         table = self.templates.get(language) or self.templates["en"]
         text = table.get(name) or self.templates["en"][name]
@@ -124,10 +129,10 @@ def decide(policy: Policy, ev: Evidence, session: Session) -> Decision:
         return Decision("handoff", label, reason="negative sentiment after a failure")
     if label in policy.small_talk_intents and confidence >= policy.clarify_below:
         return Decision("small_talk", label, reason="small talk")
-    if confidence < policy.clarify_below or label in policy.decline_intents:
-        return _uncertain(policy, ev, session)
-    if label in policy.clarify_intents:
+    if label in policy.clarify_intents and confidence >= policy.decline_above:
         return _failure(policy, session, Decision("clarify", None, reason=f"{label} request"))
+    if confidence < policy.clarify_below or label in policy.unserved_intents:
+        return _uncertain(policy, ev, session)
     missing = [slot for slot in policy.needs.get(label, ()) if slot not in found]
     if missing:
         return Decision(
@@ -145,12 +150,15 @@ def decide(policy: Policy, ev: Evidence, session: Session) -> Decision:
 def _uncertain(policy: Policy, ev: Evidence, session: Session) -> Decision:
     """Low confidence or out of scope: the last topic, the knowledge base, or ask.
 
-    Only a sure out-of-scope guess (``decline_above``) is declined; an unsure one is treated
-    like low confidence: a short turn after an answer continues that topic, a passage that
-    scores ``kb_answer_score`` answers it, and otherwise Parla asks."""
+    Only a sure out-of-scope guess (``decline_above``) is declined; an unsure one, like an
+    unsure "unclear" one, is treated like low confidence: a short turn after an answer
+    continues that topic, a passage that scores ``kb_answer_score`` answers it, and otherwise
+    Parla asks."""
     last = session.last_intent
-    out_of_scope = ev.intent.label in policy.decline_intents
-    sure_oos = out_of_scope and ev.intent.confidence >= policy.decline_above
+    out_of_scope = ev.intent.label in policy.unserved_intents
+    sure_oos = ev.intent.label in policy.decline_intents and (
+        ev.intent.confidence >= policy.decline_above
+    )
     is_service = last is not None and last not in policy.small_talk_intents | policy.handoff_intents
     if (
         is_service

@@ -61,6 +61,12 @@ def test_an_unclear_request_asks_even_when_sure_and_a_second_one_hands_over():
     assert decide(POLICY, ev("unclear", 0.97), s).action == "handoff"
 
 
+def test_an_unsure_unclear_guess_is_answered_when_the_knowledge_base_is_sure():
+    d = decide(POLICY, ev("unclear", 0.7, kb_score=0.95), Session("s"))
+    assert (d.action, d.intent) == ("answer", None)
+    assert decide(POLICY, ev("unclear", 0.7, kb_score=0.5), Session("s")).action == "clarify"
+
+
 def test_a_policy_without_clarify_intents_treats_unclear_as_any_intent(tmp_path):
     text = Path(POLICY_PATH).read_text(encoding="utf-8")
     path = tmp_path / "p.toml"
