@@ -108,3 +108,25 @@ def test_folder_without_checkpoint_is_a_clear_error(tmp_path):
 
 def test_engine_type(engine):
     assert isinstance(engine, TorchWhisper) and engine.name == "openai-whisper"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(checkpoint):
+    with pytest.raises(ParlaError, match="torch sees no GPU"):
+        load_engine(ASRConfig(backend="openai-whisper", model=str(checkpoint), device="cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_it_runs_in_float16_and_agrees_with_the_cpu(checkpoint, engine):
+    gpu = load_engine(ASRConfig(backend="openai-whisper", model=str(checkpoint), device="cuda"))
+    samples = np.random.default_rng(1).standard_normal(3 * 16_000).astype(np.float32) * 0.1
+    mel_gpu, mel_cpu = gpu.encode(samples, 5.0), engine.encode(samples, 5.0)
+    assert gpu.fp16 and mel_gpu.dtype == torch.float16 and mel_gpu.is_cuda
+    with torch.inference_mode():
+        states_gpu = gpu.model.encoder(mel_gpu).float().cpu()
+        states_cpu = engine.model.encoder(mel_cpu)
+    assert torch.allclose(states_gpu, states_cpu, atol=2e-2)
+    probs_gpu, probs_cpu = gpu.language_probs(mel_gpu), engine.language_probs(mel_cpu)
+    assert all(abs(probs_gpu[k] - probs_cpu[k]) < 1e-2 for k in probs_cpu)
+    out = gpu.decode(mel_gpu, "en", max_tokens=5)
+    assert isinstance(out.text, str) and np.isfinite(out.avg_logprob)
