@@ -109,6 +109,9 @@ class RetrievalConfig:
     top_k: int = 5  # passages handed to the responder
     min_score: float = 0.85  # below this cosine score there is "no relevant passage" (measured)
     min_score_other_language: float = 0.81  # same, for a passage in another language (measured)
+    # An index taught by labelled questions replaces min_score per language by the score that
+    # keeps this share of them (cosine scales differ by language); 0 uses min_score everywhere.
+    calibrated_keep: float = 0.95
     chunk_tokens: int = 200  # chunk size limit, in embedder tokens
     chunk_overlap_sentences: int = 1  # sentences repeated between neighbouring chunks
     min_section_tokens: int = 0  # sections shorter than this are merged into the next one

@@ -303,19 +303,31 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def threshold_check(kb: Any, min_score: float) -> dict[str, Any]:
-    """How well ``min_score`` separates answerable questions from out-of-scope requests."""
+    """How well the index's "no relevant passage" decision separates answerable questions
+    from out-of-scope requests: overall, per language (with the thresholds the index
+    calibrated, ``learned``), and the one global threshold that would balance them best."""
     from agent.datasets import OUT_OF_SCOPE, demo_intents, demo_responder
 
     answerable = [(q.question, q.lang) for q in demo_responder("test")]
     out_of_scope = [(x.text, x.lang) for x in demo_intents("test") if x.label == OUT_OF_SCOPE]
-    best_in, best_out = _best(kb, answerable), _best(kb, out_of_scope)
+    (best_in, kept), (best_out, passed) = _best(kb, answerable), _best(kb, out_of_scope)
     grid = np.round(np.arange(0.70, 0.95, 0.005), 3)
     balanced = [((best_in >= t).mean() + (best_out < t).mean()) / 2 for t in grid]
     best_t = float(grid[int(np.argmax(balanced))])
+    langs_in = np.array([lang for _, lang in answerable])
+    langs_out = np.array([lang for _, lang in out_of_scope])
     return {
         "min_score": min_score,
-        "answerable_kept": round(float((best_in >= min_score).mean()), 4),
-        "out_of_scope_rejected": round(float((best_out < min_score).mean()), 4),
+        "learned": (kb.snapshot.manifest.adapter or {}).get("min_score_by_language", {}),
+        "answerable_kept": round(float(kept.mean()), 4),
+        "out_of_scope_rejected": round(float(1 - passed.mean()), 4),
+        "by_language": {
+            lang: {
+                "answerable_kept": round(float(kept[langs_in == lang].mean()), 4),
+                "out_of_scope_rejected": round(float(1 - passed[langs_out == lang].mean()), 4),
+            }
+            for lang in sorted(set(langs_in) & set(langs_out))
+        },
         "best_balanced_threshold": best_t,
         "balanced_accuracy_at_best": round(float(max(balanced)), 4),
         "answerable_median_score": round(float(np.median(best_in)), 4),
@@ -325,9 +337,11 @@ def threshold_check(kb: Any, min_score: float) -> dict[str, Any]:
     }
 
 
-def _best(kb: Any, questions: list[tuple[str, str | None]]) -> np.ndarray:
-    results = kb.search_many([q for q, _ in questions], [lang for _, lang in questions], 1)
-    return np.array([r.passages[0].score if r.passages else 0.0 for r in results])
+def _best(kb: Any, questions: list[tuple[str, str | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each question's best passage score, and whether the index calls it relevant."""
+    results = kb.search_many([q for q, _ in questions], [lang for _, lang in questions])
+    scores = np.array([max((p.score for p in r.passages), default=0.0) for r in results])
+    return scores, np.array([r.relevant for r in results])
 
 
 def demo_markdown(result: dict[str, Any]) -> str:
@@ -339,7 +353,8 @@ def demo_markdown(result: dict[str, Any]) -> str:
             parts += [f"### {name}", "", markdown_table(value), ""]
     t = result["threshold"]
     parts.append(
-        f"min_score {t['min_score']}: keeps {t['answerable_kept']:.1%} of answerable questions, "
+        f"min_score {t['min_score']} (per language as calibrated: {t['learned']}): "
+        f"keeps {t['answerable_kept']:.1%} of answerable questions, "
         f"rejects {t['out_of_scope_rejected']:.1%} of out-of-scope ones "
         f"(best balanced threshold {t['best_balanced_threshold']})"
     )

@@ -39,6 +39,7 @@ from retrieval.vectors import IndexSettings, VectorIndex, choose_kind
 
 logger = logging.getLogger(__name__)
 
+MIN_CALIBRATION_QUESTIONS = 20  # labelled questions a language needs for its own threshold
 EMBED_BATCH = 256  # chunks per embedder call: the progress bar moves, memory stays flat
 
 
@@ -97,9 +98,10 @@ def build_index(
     ingested = read_knowledge_base(kb, config.max_file_mb)
     previous = previous_index(out, embedder, config)
     snapshot, report = assemble(previous, ingested.documents, (), embedder, config, prune=True)
-    taught = bool(train_queries) and not already_taught(previous, snapshot, train_queries)
+    keep = config.calibrated_keep
+    taught = bool(train_queries) and not already_taught(previous, snapshot, train_queries, keep)
     if taught:
-        snapshot = teach(snapshot, train_queries, embedder)
+        snapshot = teach(snapshot, train_queries, embedder, keep=keep)
     if previous is None or taught or not same_content(snapshot, previous):
         write_index(out, snapshot)
     else:
@@ -187,30 +189,71 @@ def teach(
     queries: Sequence[LabelledQuery],
     embedder: Embedder,
     settings: AdapterSettings | None = None,
+    keep: float = 0.0,
 ) -> IndexSnapshot:
-    """``snapshot`` with a query adapter trained on ``queries`` (see ``retrieval.adapter``)."""
+    """``snapshot`` with a query adapter trained on ``queries`` (see ``retrieval.adapter``)
+    and, when ``keep`` is set, each language's relevance threshold calibrated on them."""
     logger.info("learning a query adapter from %d labelled questions", len(queries))
     vectors = embedder.embed_queries([q.query for q in queries])
     chunks = snapshot.chunks
     data = training_set(queries, vectors, [c.doc_id for c in chunks], [c.language for c in chunks])
     adapter = train_query_adapter(data, chunk_vectors(snapshot), settings)
-    info = {
+    info: dict[str, object] = {
         "queries": adapter.queries,
         "questions_hash": questions_hash(queries),
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
+        "calibration_keep": keep,
     }
-    manifest = replace(snapshot.manifest, adapter=info)
-    return replace(snapshot, manifest=manifest, adapter=adapter)
+    taught = replace(snapshot, adapter=adapter)
+    if keep:
+        info["min_score_by_language"] = calibrate_thresholds(taught, queries, vectors, keep)
+        logger.info("relevance thresholds per language: %s", info["min_score_by_language"])
+    return replace(taught, manifest=replace(snapshot.manifest, adapter=info))
+
+
+def calibrate_thresholds(
+    snapshot: IndexSnapshot, queries: Sequence[LabelledQuery], vectors: np.ndarray, keep: float
+) -> dict[str, float]:
+    """Per language, the best-passage score that ``keep`` of its labelled questions reach.
+
+    e5's cosines run on different scales per language (the demo's answerable questions score
+    a median 0.878 in German and 0.907 in Chinese), so one ``min_score`` turns many German
+    questions away and lets more off-topic Chinese ones through. Only questions in the
+    language of a document they name count; a language with fewer than
+    ``MIN_CALIBRATION_QUESTIONS`` keeps the configured ``min_score``.
+    """
+    doc_language = {d.doc_id: d.language for d in snapshot.manifest.documents}
+    best: dict[str, list[float]] = {}
+    for query, vector in zip(queries, vectors, strict=True):
+        lang = query.lang
+        if lang not in snapshot.partitions or lang not in {
+            doc_language.get(d) for d in query.relevant
+        }:
+            continue
+        hits = snapshot.search(vector, 1, [lang])
+        if hits:
+            best.setdefault(lang, []).append(hits[0].score)
+    return {
+        lang: round(float(np.quantile(scores, 1.0 - keep)), 4)
+        for lang, scores in sorted(best.items())
+        if len(scores) >= MIN_CALIBRATION_QUESTIONS
+    }
 
 
 def already_taught(
-    previous: IndexSnapshot | None, snapshot: IndexSnapshot, queries: Sequence[LabelledQuery]
+    previous: IndexSnapshot | None,
+    snapshot: IndexSnapshot,
+    queries: Sequence[LabelledQuery],
+    keep: float = 0.0,
 ) -> bool:
-    """The previous adapter learned from ``queries`` over exactly these chunks."""
+    """The previous adapter learned from ``queries`` over exactly these chunks, calibrated
+    with the same ``keep``."""
     if previous is None or previous.manifest.adapter is None:
         return False
-    same_questions = previous.manifest.adapter.get("questions_hash") == questions_hash(queries)
-    return same_questions and previous.chunks == snapshot.chunks
+    info = previous.manifest.adapter
+    same_questions = info.get("questions_hash") == questions_hash(queries)
+    same_keep = float(info.get("calibration_keep", 0.0)) == keep
+    return same_questions and same_keep and previous.chunks == snapshot.chunks
 
 
 def questions_hash(queries: Sequence[LabelledQuery]) -> str:

@@ -105,7 +105,8 @@ class KnowledgeBase:
         if language is not None and language in snapshot.partitions:
             hits = snapshot.search(vector, k, [language])
             best_same = max((h.score for h in hits), default=None)
-            if best_same is not None and best_same >= self.config.fallback_below:
+            shift = self._same_language_min(snapshot, language) - self.config.min_score
+            if best_same is not None and best_same >= self.config.fallback_below + shift:
                 return self._result(snapshot, hits, language, False, best_same)
         hits = snapshot.search(vector, k)
         fallback = language is not None and set(snapshot.partitions) != {language}
@@ -121,15 +122,23 @@ class KnowledgeBase:
     ) -> SearchResult:
         passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in hits)
         shown = passages[: self.config.top_k]  # the same decision whatever k a caller asks for
-        relevant = any(p.score >= self._threshold(p, language) for p in shown)
+        relevant = any(p.score >= self._threshold(snapshot, p, language) for p in shown)
         return SearchResult(passages, relevant, language, fallback, best_same)
 
-    def _threshold(self, passage: Passage, language: str | None) -> float:
+    def _threshold(self, snapshot: IndexSnapshot, passage: Passage, language: str | None) -> float:
         """Cross-lingual cosines run lower (0.83 against 0.88 for answerable demo questions),
         so a passage in another language than the question needs a lower score."""
         if language is None or passage.language == language:
-            return self.config.min_score
+            return self._same_language_min(snapshot, passage.language)
         return self.config.min_score_other_language
+
+    def _same_language_min(self, snapshot: IndexSnapshot, language: str | None) -> float:
+        """The threshold the index calibrated for ``language`` from labelled questions
+        (``builder.calibrate_thresholds``), else ``min_score``."""
+        learned = (snapshot.manifest.adapter or {}).get("min_score_by_language") or {}
+        if self.config.calibrated_keep and language in learned:
+            return float(learned[language])
+        return self.config.min_score
 
     def documents(self) -> tuple[DocumentInfo, ...]:
         """Every indexed document: id, title, language, source file, chunk count."""

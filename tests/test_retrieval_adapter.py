@@ -1,6 +1,7 @@
 """The query adapter learned from labelled questions."""
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -81,3 +82,37 @@ def test_the_same_questions_over_the_same_chunks_are_not_learned_twice(tmp_path,
     assert calls == [] and read_manifest(out).updated == first.updated  # nothing rewritten
     build_index(kb_dir, out, embedder, config, TRAIN[:1])  # other questions: learn again
     assert len(calls) == 1
+
+
+def test_each_language_gets_the_threshold_that_keeps_its_labelled_questions(tmp_path):
+    from retrieval.builder import MIN_CALIBRATION_QUESTIONS
+
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "index"
+    embedder = WordEmbedder()
+    words = ["delivery", "days", "parcel", "arrives", "return", "free", "thirty", "product"]
+    questions = [  # word pairs from the English articles: scores spread over a range
+        LabelledQuery(f"{words[i % 8]} {words[(3 * i + 1) % 8]}", ("en/delivery.md",), "en")
+        for i in range(MIN_CALIBRATION_QUESTIONS)
+    ]
+    config = small_config(min_score=0.99, fallback_below=0.99, calibrated_keep=0.9)
+    build_index(kb_dir, out, embedder, config, questions)
+    learned = read_manifest(out).adapter["min_score_by_language"]
+    assert set(learned) == {"en"} and learned["en"] < 0.99  # es had no questions: min_score
+    kb = KnowledgeBase(embedder, open_index(out, embedder, config), config, out)
+    kept = [kb.search(q.query, "en").relevant for q in questions]
+    assert sum(kept) >= 0.9 * len(questions)
+    strict = replace(config, calibrated_keep=0.0)  # calibration off: min_score everywhere
+    kb = KnowledgeBase(embedder, open_index(out, embedder, strict), strict, out)
+    assert not any(kb.search(q.query, "en").relevant for q in questions)
+
+
+def test_a_new_calibration_share_teaches_the_index_again(tmp_path):
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "index"
+    embedder = WordEmbedder()
+    build_index(kb_dir, out, embedder, small_config(calibrated_keep=0.0), TRAIN)
+    assert "min_score_by_language" not in read_manifest(out).adapter
+    build_index(kb_dir, out, embedder, small_config(calibrated_keep=0.9), TRAIN)
+    info = read_manifest(out).adapter
+    assert info["calibration_keep"] == 0.9 and info["min_score_by_language"] == {}  # 2 questions
