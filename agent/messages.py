@@ -133,6 +133,8 @@ class Passage:
     """Cosine similarity to the question (higher is better)."""
     chunk_id: int = 0
     """Position of the chunk in the index."""
+    section: str = ""
+    """The headings above the chunk in its document ("Delivery > Express"), if any."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.answer_selection import AnswerSelector, ScoredSentence
@@ -153,9 +153,14 @@ def _cited(sentences: Sequence[Sentence]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.doc_id for s in sentences))
 
 
+SHORT_SENTENCE = 24  # characters: a shorter sentence ("Price: 9.99 EUR.") is said with its heading
+
+
 def extractive_text(sentence: Sentence) -> str:
-    """A selected sentence as a reply; a bare list gets its heading as an introduction."""
-    if sentence.heading and sentence.text[:1].islower():
+    """A selected sentence as a reply; a bare list or a very short sentence gets its heading
+    as an introduction ("Express delivery: Price: 9.99 EUR.")."""
+    short = len(sentence.text) < SHORT_SENTENCE
+    if sentence.heading and (sentence.text[:1].islower() or short):
         return f"{sentence.heading}: {sentence.text}"
     return sentence.text
 
@@ -238,9 +243,7 @@ def _cut_passage(passage: Passage, limit: int) -> Passage:
     head = passage.text[:limit]
     end = max(head.rfind(c) for c in ".!?。！？\n")
     text = head[: end + 1] if end > limit // 2 else head
-    return Passage(
-        passage.doc_id, passage.title, text, passage.language, passage.score, passage.chunk_id
-    )
+    return replace(passage, text=text)
 
 
 # --- loading -----------------------------------------------------------------------------------

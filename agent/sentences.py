@@ -55,15 +55,17 @@ def split_passages(passages: Sequence[Passage]) -> list[Sentence]:
     """The sentences of every passage, in order."""
     out: list[Sentence] = []
     for index, passage in enumerate(passages):
-        for position, (heading, text) in enumerate(split_text(passage.text, passage.title)):
+        pairs = split_text(passage.text, passage.title, passage.section)
+        for position, (heading, text) in enumerate(pairs):
             out.append(Sentence(text, heading, passage.doc_id, index, position))
     return out
 
 
-def split_text(text: str, title: str = "") -> list[tuple[str, str]]:
-    """``(heading, sentence)`` pairs of one passage, in reading order."""
+def split_text(text: str, title: str = "", section: str = "") -> list[tuple[str, str]]:
+    """``(heading, sentence)`` pairs of one passage, in reading order. A retrieved chunk has
+    lost its headings: ``section`` ("Delivery > Express") gives back the nearest one."""
     pairs: list[tuple[str, str]] = []
-    heading = _clean(title)
+    heading = _clean(section.split(" > ")[-1]) if section.strip() else _clean(title)
     for kind, block in _blocks(strip_front_matter(text)):
         if kind == "heading":
             heading = block

@@ -188,7 +188,9 @@ class KnowledgeBase:
 
 def _passage(snapshot: IndexSnapshot, score: float, chunk_id: int) -> Passage:
     chunk = snapshot.chunks[chunk_id]
-    return Passage(chunk.doc_id, chunk.title, chunk.text, chunk.language, score, chunk_id)
+    return Passage(
+        chunk.doc_id, chunk.title, chunk.text, chunk.language, score, chunk_id, chunk.section
+    )
 
 
 def resolve_index_dir(name: str) -> Path:

@@ -261,3 +261,15 @@ def test_the_passage_score_moves_a_sentence_of_the_better_passage_ahead():
     assert with_passage_scores(ranked, passages, 0.0) == ranked
     best = with_passage_scores(ranked, passages, 1.0)[0]
     assert best.sentence == express and best.score == pytest.approx(1.65)
+
+
+def test_a_very_short_or_lower_case_sentence_is_said_with_its_heading():
+    from agent.responder import extractive_text
+    from agent.sentences import Sentence
+
+    assert extractive_text(Sentence("Price: 9.99 EUR.", "Express", "d")) == (
+        "Express: Price: 9.99 EUR."
+    )
+    assert extractive_text(Sentence("phones; laptops.", "Not returnable", "d")).startswith("Not")
+    long = "Express parcels leave the warehouse the same day."
+    assert extractive_text(Sentence(long, "Express", "d")) == long

@@ -290,3 +290,11 @@ def test_passages_in_another_language_have_their_own_threshold(kb_dir, tmp_path)
     lenient = knowledge_base(out, embedder, min_score=top + 0.01, min_score_other_language=0.0)
     assert lenient.search(question, "de", 1).relevant  # an English passage, a German question
     assert not lenient.search(question, "en", 1).relevant  # same language: min_score applies
+
+
+def test_a_passage_carries_the_headings_it_was_cut_from(kb_dir, tmp_path):
+    out = tmp_path / "index"
+    embedder, _, _ = build(kb_dir, out)
+    result = knowledge_base(out, embedder).search("opened software engraved items", "en", 1)
+    top = result.passages[0]
+    assert (top.doc_id, top.section) == ("en/returns.md", "Exceptions")

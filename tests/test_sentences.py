@@ -41,6 +41,13 @@ def test_a_passage_without_headings_uses_its_title():
     assert [s.doc_id for s in sentences] == ["en/a.md", "en/a.md"]
 
 
+def test_a_retrieved_chunk_gets_back_the_heading_it_was_cut_from():
+    chunk = Passage(
+        "fr/delivery.md", "Delivery", "Price: 9.99 EUR.", "fr", 0.9, section="Options > Express"
+    )
+    assert [s.heading for s in split_passages([chunk])] == ["Express"]
+
+
 def test_abbreviations_and_decimals_do_not_end_a_sentence():
     text = "Bitte wählen Sie z. B. Visa. Es kostet 4.99 EUR. Use e.g. PayPal. Fertig!"
     assert split_sentences(text) == [
