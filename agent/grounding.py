@@ -134,7 +134,8 @@ def looks_broken(text: str) -> bool:
     if sum(1 for c in visible if c.isalnum()) < 0.75 * len(visible):
         return True
     tokens = text.split()
-    latin = [t for t in tokens if not _CJK_RUN.search(t)]
+    # Numbers are not fragments: Chinese text puts spaces around them ("1 年、2 年或 3 年").
+    latin = [t for t in tokens if not _CJK_RUN.search(t) and not t.strip(".,;:!?").isdigit()]
     if len(latin) >= 4 and sum(1 for t in latin if len(t.strip(".,;:!?")) == 1) > 0.4 * len(latin):
         return True
     return len(tokens) >= 8 and len(set(tokens)) < 0.5 * len(tokens)

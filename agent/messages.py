@@ -136,6 +136,11 @@ class Passage:
     section: str = ""
     """The headings above the chunk in its document ("Delivery > Express"), if any."""
 
+    @property
+    def evidence(self) -> str:
+        """Title, headings and text: everything a reply may take its words from."""
+        return "\n".join(part for part in (self.title, self.section, self.text) if part)
+
 
 @dataclass(frozen=True)
 class Reply:

@@ -128,7 +128,7 @@ class Responder:
         if rewrite.confidence < self.min_confidence:
             note = f"rewriter: not confident ({rewrite.confidence:.2f} < {self.min_confidence:.2f})"
             return None, note
-        evidence = [f"{p.title}\n{p.text}" for p in prepared.passages]
+        evidence = [p.evidence for p in prepared.passages]
         focus = [s.text for s in sentences]
         report = self.guard.check(rewrite.text, evidence, question, language, focus)
         if rewrite.text and report.grounded:

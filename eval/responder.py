@@ -164,7 +164,7 @@ def is_grounded(guard, reply: Reply, passages: Sequence[Passage]) -> bool:
     """Checked again here, against the passages alone (not the question), whatever the path."""
     if reply.path == "no_answer":
         return True  # it states no fact
-    evidence = [f"{p.title}\n{p.text}" for p in passages]
+    evidence = [p.evidence for p in passages]
     return guard.check(reply.text, evidence, "", reply.language).grounded
 
 

@@ -52,6 +52,12 @@ def test_chinese_is_checked_on_character_pairs():
     assert not guard.check("快递当天送达，免费退货。", [passage], language="zh").grounded
 
 
+def test_single_digits_in_chinese_text_are_not_broken_fragments():
+    text = "VoltCare 可以为您的设备额外提供 1 年、2 年或 3 年的保障。购买后 30 天内可以取消。"
+    assert GUARD.check(text, [text], "", "zh").grounded
+    assert not GUARD.check("a b c d e f", ["a b c d e f"], "", "en").grounded
+
+
 def test_german_nouns_are_not_taken_for_names():
     passage = "Die Rücksendung ist innerhalb von 30 Tagen kostenlos."
     guard = GroundednessGuard({"de": ["sie", "ihre", "können"]})

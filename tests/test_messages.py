@@ -23,3 +23,11 @@ def test_trace_latencies_are_per_instance():
     b = Trace(lang, Intent("greeting", 1.0), "small_talk")
     a.latency_ms["asr"] = 1.0
     assert b.latency_ms == {}
+
+
+def test_a_passage_evidence_holds_its_title_headings_and_text():
+    from agent.messages import Passage
+
+    p = Passage("fr/d.md", "Livraison", "Tarif : 9,99 €.", "fr", 0.9, section="Express")
+    assert p.evidence == "Livraison\nExpress\nTarif : 9,99 €."
+    assert Passage("x", "", "Text.", "en", 0.5).evidence == "Text."
