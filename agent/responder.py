@@ -161,7 +161,8 @@ def extractive_text(sentence: Sentence) -> str:
     as an introduction ("Express delivery: Price: 9.99 EUR.")."""
     short = len(sentence.text) < SHORT_SENTENCE
     if sentence.heading and (sentence.text[:1].islower() or short):
-        return f"{sentence.heading}: {sentence.text}"
+        joint = " " if sentence.heading[-1] in "?!:.？！：。" else ": "  # "Shipped? refuse it"
+        return f"{sentence.heading}{joint}{sentence.text}"
     return sentence.text
 
 

@@ -271,5 +271,7 @@ def test_a_very_short_or_lower_case_sentence_is_said_with_its_heading():
         "Express: Price: 9.99 EUR."
     )
     assert extractive_text(Sentence("phones; laptops.", "Not returnable", "d")).startswith("Not")
+    asked = Sentence("refuse the parcel.", "Already shipped?", "d")
+    assert extractive_text(asked) == "Already shipped? refuse the parcel."
     long = "Express parcels leave the warehouse the same day."
     assert extractive_text(Sentence(long, "Express", "d")) == long
