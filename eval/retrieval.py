@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agent.config import load_config
-from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base
+from retrieval.knowledge_base import KnowledgeBase, load_knowledge_base, resolve_index_dir
 from retrieval.queries import LabelledQuery, read_queries
 from retrieval.store import read_manifest
 
@@ -90,7 +90,7 @@ def single_query_latency(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) ->
 
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> dict[str, Any]:
-    index_dir = Path(args.index).expanduser()
+    index_dir = resolve_index_dir(args.index)  # a folder, or demo:index
     queries = read_queries(args.queries)
     config = load_config(getattr(args, "config", None), getattr(args, "set", None)).retrieval
     # Measure the index with the model that built it, unless one is asked for explicitly.

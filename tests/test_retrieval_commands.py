@@ -129,6 +129,14 @@ def test_eval_retrieval_bad_queries_are_one_line(tmp_path, capsys):
     assert code != 0 and "not found" in error_lines(err)[0]
 
 
+def test_eval_retrieval_takes_the_demo_index_by_name(parla_home, tmp_path, capsys):
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"query": "x", "relevant": ["a"]}\n', encoding="utf-8")
+    argv = ["eval", "retrieval", "--index", "demo:index", "--queries", str(queries)]
+    code, _, err = run(capsys, *argv)
+    assert code != 0 and str(parla_home / "demo" / "index") in error_lines(err)[0]
+
+
 def test_load_knowledge_base_without_the_demo_index_says_run_setup(parla_home):
     from agent.errors import ParlaError
 
