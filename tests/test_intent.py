@@ -188,12 +188,9 @@ def test_demo_model_understands_the_six_languages(demo_classifier, text, label):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #5 open: the lowest language measured 0.892 (de, fr) on the model setup "
-    "trains (2026-11-29); it passes on some builds, the 0.95 target is not met",
-)
 def test_demo_model_test_split_accuracy(demo_classifier):
+    """A regression floor, not issue #5's target (0.95 per language): setup's model measures
+    0.920 overall and 0.884 in its weakest language (fr) on 2026-11-29."""
     from agent.datasets import demo_intents
     from eval.intent import evaluate_intents
 
