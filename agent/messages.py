@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 SAMPLE_RATE = 16_000  # Hz: what Whisper expects; every AudioIn is resampled to it
+SECTION_SEPARATOR = " > "  # between the headings of a passage's section path
 
 LanguageSource = Literal["user", "speech", "text", "session", "default"]
 ResponderPath = Literal["generated", "extractive", "no_answer", "template"]
@@ -134,7 +135,8 @@ class Passage:
     chunk_id: int = 0
     """Position of the chunk in the index."""
     section: str = ""
-    """The headings above the chunk in its document ("Delivery > Express"), if any."""
+    """The headings above the chunk in its document, joined by ``SECTION_SEPARATOR``
+    ("Delivery > Express"), if any."""
 
     @property
     def evidence(self) -> str:

@@ -33,7 +33,8 @@ class Policy:
     """Intents too vague to act on ("it doesn't work"): Parla asks what the request is about."""
     clarify_below: float
     decline_above: float
-    """Out-of-scope guesses less sure than this ask the user instead of declining."""
+    """Out-of-scope (or unclear) guesses less sure than this are treated as low confidence
+    instead of being declined (or asked about)."""
     kb_answer_score: float
     failures_before_handoff: int
     follow_up_below: float
@@ -155,7 +156,7 @@ def _uncertain(policy: Policy, ev: Evidence, session: Session) -> Decision:
     continues that topic, a passage that scores ``kb_answer_score`` answers it, and otherwise
     Parla asks."""
     last = session.last_intent
-    out_of_scope = ev.intent.label in policy.unserved_intents
+    unserved = ev.intent.label in policy.unserved_intents
     sure_oos = ev.intent.label in policy.decline_intents and (
         ev.intent.confidence >= policy.decline_above
     )
@@ -165,13 +166,13 @@ def _uncertain(policy: Policy, ev: Evidence, session: Session) -> Decision:
         and ev.kb_relevant
         and not sure_oos
         and _is_short(ev.text, policy)
-        and (out_of_scope or ev.intent.confidence < policy.follow_up_below)
+        and (unserved or ev.intent.confidence < policy.follow_up_below)
     ):
         return Decision("answer", last, question=ev.text, reason=f"follow-up on {last}")
     if sure_oos:
         return Decision("decline", ev.intent.label, reason="out of scope")
     if ev.kb_score >= policy.kb_answer_score:
-        label = ev.intent.label if not out_of_scope else last
+        label = ev.intent.label if not unserved else last
         return Decision("answer", label, question=ev.text, reason="knowledge base answers it")
     if session.failures + 1 >= policy.failures_before_handoff:
         return Decision("handoff", None, reason="repeated failure")

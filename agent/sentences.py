@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from agent.messages import Passage
+from agent.messages import SECTION_SEPARATOR, Passage
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -65,7 +65,7 @@ def split_text(text: str, title: str = "", section: str = "") -> list[tuple[str,
     """``(heading, sentence)`` pairs of one passage, in reading order. A retrieved chunk has
     lost its headings: ``section`` ("Delivery > Express") gives back the nearest one."""
     pairs: list[tuple[str, str]] = []
-    heading = _clean(section.split(" > ")[-1]) if section.strip() else _clean(title)
+    heading = _clean(section.split(SECTION_SEPARATOR)[-1]) if section.strip() else _clean(title)
     for kind, block in _blocks(strip_front_matter(text)):
         if kind == "heading":
             heading = block

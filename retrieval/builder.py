@@ -226,9 +226,8 @@ def calibrate_thresholds(
     best: dict[str, list[float]] = {}
     for query, vector in zip(queries, vectors, strict=True):
         lang = query.lang
-        if lang not in snapshot.partitions or lang not in {
-            doc_language.get(d) for d in query.relevant
-        }:
+        named = {doc_language.get(doc_id) for doc_id in query.relevant}
+        if lang not in snapshot.partitions or lang not in named:
             continue
         hits = snapshot.search(vector, 1, [lang])
         if hits:

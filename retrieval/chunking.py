@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from agent.messages import SECTION_SEPARATOR
 from retrieval.documents import Document
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def split_sections(text: str, title: str = "") -> list[Section]:
     body: list[str] = []
 
     def close() -> None:
-        heading = " > ".join(h for _, h in path if h.strip() != title.strip())
+        heading = SECTION_SEPARATOR.join(h for _, h in path if h.strip() != title.strip())
         sentences = tuple(split_sentences("\n".join(body)))
         if sentences:
             sections.append(Section(heading, sentences))

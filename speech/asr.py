@@ -201,7 +201,8 @@ class WhisperTranscriber:
         decoded = self.engine.decode(encoded, language, budget, prompt=prompt)
         if prompt and echoes_prompt(decoded.text, prompt):
             # On speech it cannot make out, Whisper may say the prompt back ("以下是普通话的句子"):
-            # that is not what the caller said, so decode again without it.
+            # that is not what the caller said, so this utterance (retries too) goes without it.
+            prompt = ""
             decoded = self.engine.decode(encoded, language, budget)
         if self._looks_wrong(decoded) and heard.window < self.config.max_window_s:
             # Short windows occasionally loop; the full window is the first safety net.

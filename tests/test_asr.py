@@ -72,6 +72,14 @@ def test_a_prompt_said_back_is_decoded_again_without_the_prompt():
     assert [d[2] for d in engine.decodes] == [asr.PROMPTS["zh"], ""]
 
 
+def test_after_a_prompt_said_back_the_retries_go_without_the_prompt_too():
+    loop = "以下" * 60  # the unprompted window loops, so the full window is tried next
+    engine = PromptEcho([loop, "你好，我想退货"], probs={"zh": 0.9})
+    out = _transcriber(engine, [(0.0, 2.0)]).transcribe(_audio(), language="zh")
+    assert out.text == "你好，我想退货"
+    assert [d[2] for d in engine.decodes] == [asr.PROMPTS["zh"], "", ""]
+
+
 def test_no_speech_regions_means_empty_transcript_and_no_model_call():
     engine = FakeEngine(["thanks for watching"])
     out = _transcriber(engine, []).transcribe(_audio())
