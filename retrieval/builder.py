@@ -21,7 +21,12 @@ from tqdm import tqdm
 
 from agent.config import RetrievalConfig
 from agent.errors import ParlaError
-from retrieval.adapter import AdapterSettings, train_query_adapter, training_set
+from retrieval.adapter import (
+    AdapterSettings,
+    question_memory,
+    train_query_adapter,
+    training_set,
+)
 from retrieval.chunking import Chunk, chunk_document
 from retrieval.documents import Document, Skipped, read_knowledge_base
 from retrieval.embedding import Embedder
@@ -197,9 +202,14 @@ def teach(
     vectors = embedder.embed_queries([q.query for q in queries])
     chunks = snapshot.chunks
     data = training_set(queries, vectors, [c.doc_id for c in chunks], [c.language for c in chunks])
+    settings = settings or AdapterSettings()
     adapter = train_query_adapter(data, chunk_vectors(snapshot), settings)
+    languages = {d.doc_id: d.language for d in snapshot.manifest.documents}
+    memory = question_memory(queries, vectors, adapter, languages, settings.question_weight)
+    adapter = replace(adapter, memory=memory)
     info: dict[str, object] = {
         "queries": adapter.queries,
+        "question_weight": settings.question_weight if memory is not None else 0.0,
         "questions_hash": questions_hash(queries),
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "calibration_keep": keep,
@@ -244,15 +254,18 @@ def already_taught(
     snapshot: IndexSnapshot,
     queries: Sequence[LabelledQuery],
     keep: float = 0.0,
+    settings: AdapterSettings | None = None,
 ) -> bool:
     """The previous adapter learned from ``queries`` over exactly these chunks, calibrated
-    with the same ``keep``."""
+    with the same ``keep`` and keeping its questions with the same weight."""
     if previous is None or previous.manifest.adapter is None:
         return False
     info = previous.manifest.adapter
     same_questions = info.get("questions_hash") == questions_hash(queries)
     same_keep = float(info.get("calibration_keep", 0.0)) == keep
-    return same_questions and same_keep and previous.chunks == snapshot.chunks
+    weight = (settings or AdapterSettings()).question_weight
+    same_weight = float(info.get("question_weight", 0.0)) == weight
+    return same_questions and same_keep and same_weight and previous.chunks == snapshot.chunks
 
 
 def questions_hash(queries: Sequence[LabelledQuery]) -> str:

@@ -6,6 +6,7 @@ index/
   chunks.jsonl       one chunk per line; its line number is its chunk id
   vectors-<lang>.faiss   the chunks of one language, in chunk-id order
   query-adapter.npy  optional: the query map learned from labelled questions
+  labelled-questions.npz  optional: those questions, which lean toward their articles
 ```
 
 One index per language makes "search in the user's language" an exact search of a smaller
@@ -20,7 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from agent.errors import ParlaError
 from agent.models import atomic_dir
-from retrieval.adapter import QueryAdapter
+from retrieval.adapter import MEMORY_FILE, QueryAdapter, QuestionMemory, article_key
 from retrieval.chunking import Chunk
 from retrieval.vectors import IndexSettings, VectorIndex
 
@@ -38,6 +39,7 @@ FORMAT_VERSION = 1  # bump when the folder layout changes; older folders are ref
 MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 ADAPTER = "query-adapter.npy"
+BOOST_CANDIDATES = 32  # extra chunks per language fetched for labelled questions to re-rank
 
 
 @dataclass(frozen=True)
@@ -105,21 +107,35 @@ class IndexSnapshot:
         self, query: np.ndarray, k: int, languages: Sequence[str] | None = None
     ) -> list[Hit]:
         """The ``k`` best chunks for the (embedder's) ``query`` vector over ``languages``
-        (None: all), ranked through the adapter when the index has one."""
+        (None: all), ranked through the adapter when the index has one, and leaning toward
+        the articles of similar labelled questions when it keeps them."""
         ranking = self.adapter.apply(query[None, :])[0] if self.adapter is not None else query
+        memory = self.adapter.memory if self.adapter is not None else None
+        fetch = k if memory is None else k + BOOST_CANDIDATES
         names = self.partitions if languages is None else languages
         hits: list[Hit] = []
         for name in names:
             part = self.partitions.get(name)
             if part is not None:
-                hits += _partition_hits(part, ranking, query, k, self.adapter is not None)
+                hits += _partition_hits(part, ranking, query, fetch, self.adapter is not None)
+        if memory is not None:
+            hits = self._boosted(hits, *memory.boosts(ranking))
         hits.sort(key=lambda h: -h.rank)
         return hits[:k]
+
+    def _boosted(self, hits: list[Hit], boosts: dict[str, float], default: float) -> list[Hit]:
+        out = []
+        for hit in hits:
+            chunk = self.chunks[hit.chunk_id]
+            boost = boosts.get(article_key(chunk.doc_id, chunk.language), default)
+            out.append(hit._replace(rank=hit.rank + boost))
+        return out
 
 
 class Hit(NamedTuple):
     rank: float
-    """What the chunks are ordered by: the cosine to the adapted query when there is one."""
+    """What the chunks are ordered by: the cosine to the adapted query when there is one,
+    plus its article's boost from labelled questions (``QuestionMemory``)."""
     score: float
     """Cosine similarity to the embedder's query vector: thresholds apply to this."""
     chunk_id: int
@@ -148,6 +164,8 @@ def write_index(out: Path, snapshot: IndexSnapshot) -> None:
             part.index.save(tmp / partition_file(language))
         if snapshot.adapter is not None:
             snapshot.adapter.save(tmp / ADAPTER)
+        if snapshot.adapter is not None and snapshot.adapter.memory is not None:
+            snapshot.adapter.memory.save(tmp / MEMORY_FILE)
         text = json.dumps(snapshot.manifest.to_json(), ensure_ascii=False, indent=1)
         (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")
 
@@ -198,7 +216,18 @@ def read_index(path: Path, settings: IndexSettings) -> IndexSnapshot:
         adapter = QueryAdapter.load(path / ADAPTER, manifest.adapter.get("queries", 0))
         if adapter.matrix.shape != (manifest.dimension, manifest.dimension):
             raise ParlaError(f"index {path} is damaged (query adapter shape): rebuild it")
+        adapter = _with_memory(adapter, path / MEMORY_FILE, manifest.dimension)
     return IndexSnapshot(manifest, chunks, partitions, adapter)
+
+
+def _with_memory(adapter: QueryAdapter, file: Path, dimension: int) -> QueryAdapter:
+    """An index built before labelled questions were kept has none: the map works alone."""
+    if not file.exists():
+        return adapter
+    memory = QuestionMemory.load(file)
+    if memory.vectors.ndim != 2 or memory.vectors.shape[1] != dimension:
+        raise ParlaError(f"{file} is damaged (vector shape): rebuild the index")
+    return replace(adapter, memory=memory)
 
 
 def _read_chunks(file: Path) -> list[Chunk]:

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from agent.errors import ParlaError
-from retrieval.adapter import AdapterSettings, QueryAdapter, train_query_adapter, training_set
+from retrieval.adapter import (
+    AdapterSettings,
+    QueryAdapter,
+    QuestionMemory,
+    article_key,
+    train_query_adapter,
+    training_set,
+)
 from retrieval.builder import build_index
 from retrieval.knowledge_base import KnowledgeBase, open_index
 from retrieval.queries import LabelledQuery
@@ -116,3 +123,68 @@ def test_a_new_calibration_share_teaches_the_index_again(tmp_path):
     build_index(kb_dir, out, embedder, small_config(calibrated_keep=0.9), TRAIN)
     info = read_manifest(out).adapter
     assert info["calibration_keep"] == 0.9 and info["min_score_by_language"] == {}  # 2 questions
+
+
+def test_article_key_drops_a_language_folder_only():
+    assert article_key("de/returns.md", "de") == "returns.md"
+    assert article_key("faq.csv#3", "en") == "faq.csv#3"
+    assert article_key("help/returns.md", "en") == "help/returns.md"
+    assert article_key("en/returns.md", "de") == "en/returns.md"  # not its language's folder
+
+
+def test_question_memory_boosts_the_closest_questions_article():
+    vectors = np.eye(3, dtype=np.float32)
+    memory = QuestionMemory(vectors, (("a.md",), ("b.md",), ("b.md", "c.md")), weight=0.1)
+    boosts, default = memory.boosts(np.array([0.0, 0.6, 0.8], dtype=np.float32))
+    assert boosts == pytest.approx({"a.md": 0.0, "b.md": 0.08, "c.md": 0.08})
+    assert default == pytest.approx((0.0 + 0.08 + 0.08) / 3)  # for articles nobody asked about
+
+
+def test_an_index_keeps_its_labelled_questions_and_leans_toward_their_articles(tmp_path):
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "index"
+    embedder, config = WordEmbedder(), small_config()
+    build_index(kb_dir, out, embedder, config, TRAIN)
+    snapshot = open_index(out, embedder, config)
+    memory = snapshot.adapter.memory
+    assert (out / "labelled-questions.npz").exists() and read_manifest(out).adapter[
+        "question_weight"
+    ] == AdapterSettings().question_weight
+    assert memory.articles == (("delivery.md",), ("returns.md",))  # the en/ folder dropped
+    # The same question in other words: no word in common with any article, one with a past
+    # question. Through the identity map alone the order is chance; the memory decides it.
+    query = embedder.embed_queries(["how fast is parcel arrival"])[0]
+    plain = QueryAdapter(np.eye(embedder.dimension, dtype=np.float32))
+    leaning = replace(plain, memory=replace(memory, weight=1.0))
+    top = {}
+    for name, adapter in (("plain", plain), ("leaning", leaning)):
+        hits = replace(snapshot, adapter=adapter).search(query, 3, ["en"])
+        top[name] = [snapshot.chunks[h.chunk_id].doc_id for h in hits]
+    assert top["leaning"][0] == "en/delivery.md"
+    assert set(top["leaning"]) == set(top["plain"])  # re-ranked, nothing else changes
+
+
+def test_a_spanish_question_leans_toward_the_spanish_copy_of_its_article(tmp_path):
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "index"
+    embedder, config = WordEmbedder(), small_config()
+    questions = [LabelledQuery("sending stuff back", ("en/returns.md",), "en")]
+    build_index(kb_dir, out, embedder, config, questions)
+    snapshot = open_index(out, embedder, config)
+    memory = replace(snapshot.adapter.memory, weight=1.0)
+    adapter = QueryAdapter(np.eye(embedder.dimension, dtype=np.float32), memory=memory)
+    query = embedder.embed_queries(["sending stuff back"])[0]
+    hits = replace(snapshot, adapter=adapter).search(query, 1, ["es"])
+    assert snapshot.chunks[hits[0].chunk_id].doc_id == "es/returns.md"
+    boost = memory.boosts(query)[0]["returns.md"]
+    assert boost > 0.5 and hits[0].rank == pytest.approx(hits[0].score + boost)
+
+
+def test_a_damaged_question_file_is_a_one_line_error(tmp_path):
+    kb_dir = write_kb(tmp_path / "kb")
+    out = tmp_path / "index"
+    embedder, config = WordEmbedder(), small_config()
+    build_index(kb_dir, out, embedder, config, TRAIN)
+    (out / "labelled-questions.npz").write_bytes(b"not numpy")
+    with pytest.raises(ParlaError, match="cannot read labelled questions .*rebuild"):
+        open_index(out, embedder, config)
