@@ -27,7 +27,7 @@ from retrieval.adapter import (
     train_query_adapter,
     training_set,
 )
-from retrieval.chunking import Chunk, chunk_document
+from retrieval.chunking import RULES_VERSION, Chunk, chunk_document
 from retrieval.documents import Document, Skipped, read_knowledge_base
 from retrieval.embedding import Embedder
 from retrieval.queries import LabelledQuery
@@ -77,7 +77,9 @@ def index_settings(config: RetrievalConfig) -> IndexSettings:
 
 
 def chunking_settings(config: RetrievalConfig) -> dict[str, int]:
+    """What the chunks depend on besides the documents: a change re-chunks every document."""
     return {
+        "rules": RULES_VERSION,
         "chunk_tokens": config.chunk_tokens,
         "overlap_sentences": config.chunk_overlap_sentences,
         "min_section_tokens": config.min_section_tokens,

@@ -16,16 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.messages import SECTION_SEPARATOR
+from agent.sentences import split_sentences as sentences_of_line
 from retrieval.documents import Document
 
 logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+RULES_VERSION = 2  # bump when the cutting rules change: indexes re-chunk every document
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
-LATIN_END = re.compile(r"([.!?…]+[\"'”’»)\]]*)\s+")  # a full stop needs a space after it
-CJK_END = re.compile(r"([。！？；]+[”’」』）]*)")  # Chinese full stops take no space
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,13 @@ def split_sections(text: str, title: str = "") -> list[Section]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a block of text; paragraphs and list items always end one."""
+    """Sentences of a block of text; paragraphs and list items always end one. Within a line
+    the responder's rules apply (``agent.sentences``), so chunks and answers agree on what a
+    sentence is ("z. B." does not end one)."""
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text):
         for line in _logical_lines(paragraph):
-            marked = CJK_END.sub("\\1\n", LATIN_END.sub("\\1\n", line))
-            out += [s.strip() for s in marked.split("\n") if s.strip()]
+            out += sentences_of_line(line)
     return out
 
 
