@@ -161,8 +161,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from agent.config import load_config
     from agent.loading import load_agent
 
-    store = Path(tempfile.mkdtemp(prefix="parla-bench-")) / "log.sqlite"  # keep the real log clean
-    loaded = load_agent(load_config(), store_path=store)
+    with tempfile.TemporaryDirectory(prefix="parla-bench-") as work:  # the real log stays clean
+        return _run(load_agent(load_config(), store_path=Path(work) / "log.sqlite"), args)
+
+
+def _run(loaded: Any, args: argparse.Namespace) -> dict[str, Any]:
     result = {"machine": machine(), "rss_mb_loaded": round(rss_mb())}
     questions = demo_questions(args.per_language)
     result["text_turn_ms"] = bench_text_turns(loaded, questions)

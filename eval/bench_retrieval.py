@@ -266,6 +266,9 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Recall on the demo's questions: all languages in one index, and against English only."""
     import tempfile
 
+    if not args.work:  # the indexes are only for this run
+        with tempfile.TemporaryDirectory(prefix="parla-bench-") as work:
+            return run_demo(argparse.Namespace(**{**vars(args), "work": work}))
     from agent.config import RetrievalConfig
     from agent.datasets import demo_kb_dir
     from eval.retrieval import LabelledQuery, evaluate
@@ -275,7 +278,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     from retrieval.setup import demo_crosslingual_queries, demo_queries, demo_train_queries
 
     config = RetrievalConfig()
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="parla-bench-"))
+    work = Path(args.work)
     embedder = load_embedder(config.embedder, batch_size=config.embed_batch_size)
     kbs = {}
     for name, source in (("all", demo_kb_dir()), ("en", demo_kb_dir() / "en")):

@@ -112,6 +112,8 @@ def cmd_eval_dialogues(args: Any) -> dict[str, Any]:
     from agent.config import load_config
     from agent.loading import load_agent
 
-    store = Path(tempfile.mkdtemp(prefix="parla-dialogues-")) / "log.sqlite"
-    loaded = load_agent(load_config(getattr(args, "config", None)), store_path=store)
-    return summarise(run_dialogues(loaded))
+    with tempfile.TemporaryDirectory(prefix="parla-dialogues-") as work:  # the real log stays clean
+        loaded = load_agent(
+            load_config(getattr(args, "config", None)), store_path=Path(work) / "log.sqlite"
+        )
+        return summarise(run_dialogues(loaded))
