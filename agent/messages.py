@@ -15,6 +15,13 @@ import numpy as np
 SAMPLE_RATE = 16_000  # Hz: what Whisper expects; every AudioIn is resampled to it
 SECTION_SEPARATOR = " > "  # between the headings of a passage's section path
 
+
+def titled_text(title: str, section: str, text: str) -> str:
+    """A passage with its title and headings above it: what the embedder reads, and what a
+    reply may take its words from."""
+    return "\n".join(part for part in (title, section, text) if part)
+
+
 LanguageSource = Literal["user", "speech", "text", "session", "default"]
 ResponderPath = Literal["generated", "extractive", "no_answer", "template"]
 Action = Literal["answer", "ask_slot", "clarify", "decline", "handoff", "small_talk"]
@@ -140,8 +147,9 @@ class Passage:
 
     @property
     def evidence(self) -> str:
-        """Title, headings and text: everything a reply may take its words from."""
-        return "\n".join(part for part in (self.title, self.section, self.text) if part)
+        """Title, headings and text: everything a reply may take its words from (the same
+        text the embedder saw, ``titled_text``)."""
+        return titled_text(self.title, self.section, self.text)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from agent.messages import SECTION_SEPARATOR
+from agent.messages import SECTION_SEPARATOR, titled_text
 from agent.sentences import split_sentences as sentences_of_line
 from retrieval.documents import Document
 
@@ -41,7 +41,7 @@ class Chunk:
 
     def embedding_text(self) -> str:
         """What the embedder sees: the title and section make a short passage self-explaining."""
-        return "\n".join(part for part in (self.title, self.section, self.text) if part)
+        return titled_text(self.title, self.section, self.text)
 
 
 @dataclass(frozen=True)
