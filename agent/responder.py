@@ -2,7 +2,8 @@
 
 1. the passages are cut into sentences (by a stated rule when there are too many or they are
    too long, see ``ResponderConfig``);
-2. the answer selector ranks the sentences and keeps the best ones;
+2. the answer selector ranks the sentences, helped by the passages' retrieval scores and the
+   question's rare words (``with_passage_scores``, ``with_shared_words``), and keeps the best;
 3. the rewriter (a fine-tuned seq2seq model) writes a reply from the question, the intent, the
    selected sentences and a short history;
 4. the groundedness guard checks the reply against the passages; a reply that fails, or a
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +29,7 @@ from agent.grounding import GroundednessGuard
 from agent.messages import Passage, Reply
 from agent.rewriter import Rewriter, RewriteRequest
 from agent.sentences import Sentence, split_passages
+from agent.text import words
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +103,7 @@ class Responder:
             prepared.passages,
             self.config.passage_weight,
         )
+        ranked = with_shared_words(ranked, question, self.config.shared_words_weight)
         chosen = choose(ranked, self.config)
         if not prepared.same_language:
             return self._extractive(chosen, language, prepared.notes, foreign=True)
@@ -180,6 +185,32 @@ def with_passage_scores(
     rescored = [
         ScoredSentence(s.sentence, s.score + weight * passages[s.sentence.passage].score)
         for s in ranked
+    ]
+    return sorted(rescored, key=lambda s: -s.score)
+
+
+def with_shared_words(
+    ranked: Sequence[ScoredSentence], question: str, weight: float
+) -> list[ScoredSentence]:
+    """Each score plus ``weight`` times the share of the question's words that the sentence
+    (with its heading) contains, each word weighted by its rarity among these candidates.
+
+    The selector compares meanings, and misses the one rare word that names the case ("Italy",
+    "Saturday", "engraved"); a word every candidate has ("order") counts for little. Words
+    that no candidate contains do not count at all.
+    """
+    if not weight or not ranked:
+        return list(ranked)
+    candidates = [set(words(f"{s.sentence.heading} {s.sentence.text}")) for s in ranked]
+    counts = Counter(w for c in candidates for w in c)
+    rarity = {w: math.log((len(candidates) + 1) / (n + 1)) for w, n in counts.items()}
+    asked = set(words(question)) & rarity.keys()
+    total = sum(rarity[w] for w in asked)
+    if not total:
+        return list(ranked)
+    rescored = [
+        ScoredSentence(s.sentence, s.score + weight * sum(rarity[w] for w in asked & c) / total)
+        for s, c in zip(ranked, candidates, strict=True)
     ]
     return sorted(rescored, key=lambda s: -s.score)
 

@@ -275,3 +275,21 @@ def test_a_very_short_or_lower_case_sentence_is_said_with_its_heading():
     assert extractive_text(asked) == "Already shipped? refuse the parcel."
     long = "Express parcels leave the warehouse the same day."
     assert extractive_text(Sentence(long, "Express", "d")) == long
+
+
+def test_a_rare_word_of_the_question_moves_its_sentence_ahead():
+    from agent.answer_selection import ScoredSentence
+    from agent.responder import with_shared_words
+    from agent.sentences import Sentence
+
+    eu = Sentence("Orders to the EU take 4-7 days.", "International", "d", passage=0)
+    italy = Sentence("Orders to Italy take 5 days.", "International", "d", passage=0)
+    other = Sentence("Orders within Germany take 2 days.", "Standard", "d", passage=0)
+    ranked = [ScoredSentence(eu, 0.80), ScoredSentence(italy, 0.78), ScoredSentence(other, 0.7)]
+    question = "How long do orders to Italy take?"
+    assert with_shared_words(ranked, question, 0.0) == ranked
+    rescored = with_shared_words(ranked, question, 0.1)
+    assert [s.sentence for s in rescored][:2] == [italy, eu]
+    # "orders" and "take" are in every candidate: only "italy" (and "to") tell them apart.
+    assert rescored[0].score - 0.78 > rescored[1].score - 0.80
+    assert with_shared_words(ranked, "¿Cuánto tarda?", 0.1) == ranked  # no word in common
