@@ -44,6 +44,12 @@ class DecodeSettings:
     min_new_tokens: int = 2
     no_repeat_ngram: int = 3  # 0 turns the ban off
     length_penalty: float = 1.0  # beam scores are divided by length ** this
+    # Decoding stops once the best hypothesis' mean log-probability per token is under
+    # ``give_up_below`` after ``give_up_after`` tokens; it is returned with that score. The
+    # responder sets it below the confidence a rewrite needs, so a reply it would reject
+    # anyway is not written to the end (see ``ResponderConfig.give_up_factor``).
+    give_up_below: float = float("-inf")
+    give_up_after: int = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +226,8 @@ def generate(
         past = [(k[index], v[index]) for k, v in past]
         if len(survivors) < memory.states.shape[0]:
             memory, cross, copy_keys = _take(memory, cross, copy_keys, index)
+        if _hopeless(scores, step + 1, settings):
+            break
     if not finished:
         finished = [
             (s / max(1, len(h)) ** settings.length_penalty, h)
@@ -227,6 +235,11 @@ def generate(
         ]
     score, tokens = max(finished, key=lambda f: f[0])
     return tokens, score
+
+
+def _hopeless(scores: Tensor, length: int, settings: DecodeSettings) -> bool:
+    best_mean = float(scores.max()) / length
+    return length >= settings.give_up_after and best_mean < settings.give_up_below
 
 
 def _next_log_probs(model, hidden, memory: Memory, copy_keys, last) -> Tensor:

@@ -296,6 +296,17 @@ def resolve_responder_dir(name: str) -> Path:
     return folder
 
 
+def give_up_below(min_confidence: float, factor: float) -> float:
+    """The running score under which decoding stops: ``factor`` times the (negative) score a
+    rewrite needs. At 1 or more, an abandoned rewrite's score is under that need too, so its
+    unfinished text is never used; no threshold, no stopping."""
+    if factor and factor < 1:
+        raise ParlaError(f"responder.give_up_factor must be 0 (off) or at least 1, not {factor}")
+    if not factor or not -math.inf < min_confidence < 0:
+        return -math.inf
+    return factor * min_confidence
+
+
 def load_responder(config: ResponderConfig | None = None) -> Responder:
     """Load the selector, rewriter and guard named by ``config.model`` (once per process)."""
     from safetensors.torch import load_file
@@ -314,19 +325,21 @@ def load_responder(config: ResponderConfig | None = None) -> Responder:
     head.load_state_dict(load_file(str(folder / "selector.safetensors")))
     if quantize:
         head.quantize_sentence_tower()
-    settings = DecodeSettings(
-        num_beams=config.num_beams,
-        max_new_tokens=config.max_new_tokens,
-        min_new_tokens=config.min_new_tokens,
-        no_repeat_ngram=config.no_repeat_ngram,
-    )
-    rewriter = load_rewriter(folder, encoder, settings) if config.use_rewriter else None
-    common = json.loads((folder / "common_words.json").read_text())
-    guard = GroundednessGuard(common, config.min_support, config.min_order)
     threshold = config.min_confidence
     if threshold is None:  # calibrated on validation when the responder was trained
         threshold = meta.get("rewriter_min_confidence", float("-inf"))
         if threshold is None:  # on validation, no rewrite beat the selected sentences
             threshold = float("inf")
+    settings = DecodeSettings(
+        num_beams=config.num_beams,
+        max_new_tokens=config.max_new_tokens,
+        min_new_tokens=config.min_new_tokens,
+        no_repeat_ngram=config.no_repeat_ngram,
+        give_up_below=give_up_below(threshold, config.give_up_factor),
+        give_up_after=config.give_up_after,
+    )
+    rewriter = load_rewriter(folder, encoder, settings) if config.use_rewriter else None
+    common = json.loads((folder / "common_words.json").read_text())
+    guard = GroundednessGuard(common, config.min_support, config.min_order)
     logger.info("responder loaded from %s (rewriter: %s)", folder, meta.get("rewriter"))
     return Responder(AnswerSelector(encoder, head), rewriter, guard, config, threshold)

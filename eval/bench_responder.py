@@ -5,7 +5,8 @@ retrieved passages (retrieval itself is timed by its own benchmark), in three se
 
 - ``cold``: a fresh process's first sight of each passage (sentence vectors not cached yet);
 - ``warm``: the same questions again (a help centre's sentences are cached after first use);
-- ``forced_40``: generation forced to exactly 40 new tokens, the issue's reference reply length.
+- ``forced_40``: generation forced to exactly 40 new tokens, the issue's reference reply length
+  (and never abandoned as hopeless: ``give_up_below`` off), the worst case of a rewrite.
 
 Prints JSON and a Markdown table. Timings on a shared machine are pessimistic: other jobs
 take CPU time from the measured one, so ``cpu_ms`` (this process's CPU time per reply) is
@@ -84,7 +85,7 @@ def run(model: str, n: int, index: str | None, threads: int) -> dict[str, Any]:
     rewriter = responder.rewriter
     if rewriter is not None and hasattr(rewriter, "settings"):
         rewriter.settings = dataclasses.replace(
-            rewriter.settings, min_new_tokens=40, max_new_tokens=40
+            rewriter.settings, min_new_tokens=40, max_new_tokens=40, give_up_below=float("-inf")
         )
     forced_responder = Responder(responder.selector, rewriter, responder.guard, forced)
     results["forced_40"] = time_replies(forced_responder, cases)

@@ -118,3 +118,18 @@ def test_the_generator_writes_only_allowed_tokens_and_copies_the_rest():
     out, score = generate(model, memory, DecodeSettings(max_new_tokens=6, no_repeat_ngram=0))
     assert set(out) <= {7, 8, 9, 20}
     assert score <= 0.0
+
+
+def test_a_hopeless_reply_is_abandoned_after_a_few_tokens_with_its_low_score():
+    torch.manual_seed(0)
+    model = CopyGenerator(SHAPE).eval()  # untrained: no token is certain
+    memory = _memory(model, torch.randn(VOCAB, 32), [[5, 6, 7]])
+    full = DecodeSettings(max_new_tokens=12, min_new_tokens=12, no_repeat_ngram=0)
+    out, score = generate(model, memory, full)
+    assert len(out) == 12 and score < 0.0
+    stop = dataclasses.replace(full, give_up_below=0.0, give_up_after=3)  # any doubt: hopeless
+    short, short_score = generate(model, memory, stop)
+    assert short == out[:3]  # the same greedy start, cut where it was judged hopeless
+    assert short_score < 0.0
+    patient = dataclasses.replace(full, give_up_below=-50.0, give_up_after=3)
+    assert generate(model, memory, patient) == (out, score)  # never under the bar: whole

@@ -293,3 +293,16 @@ def test_a_rare_word_of_the_question_moves_its_sentence_ahead():
     # "orders" and "take" are in every candidate: only "italy" (and "to") tell them apart.
     assert rescored[0].score - 0.78 > rescored[1].score - 0.80
     assert with_shared_words(ranked, "¿Cuánto tarda?", 0.1) == ranked  # no word in common
+
+
+def test_decoding_gives_up_only_below_what_a_rewrite_needs():
+    import math
+
+    from agent.responder import give_up_below
+
+    assert give_up_below(-0.3, 2.0) == pytest.approx(-0.6)
+    assert give_up_below(-0.3, 0.0) == -math.inf  # off
+    assert give_up_below(-math.inf, 2.0) == -math.inf  # no threshold: nothing is hopeless
+    assert give_up_below(math.inf, 2.0) == -math.inf  # rewriter never used: nothing to save
+    with pytest.raises(ParlaError, match="give_up_factor"):
+        give_up_below(-0.3, 0.5)  # a cut-off reply could pass the threshold
