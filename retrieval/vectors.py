@@ -16,17 +16,13 @@ from typing import Any
 
 import faiss
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from agent.errors import ParlaError
+from agent.threads import one_blas_thread
 
 logger = logging.getLogger(__name__)
 
-# numpy's and FAISS's OpenBLAS only multiply one question's vector here, which one thread does
-# in microseconds; left at a thread per core they keep the cores from torch's own threads right
-# after, and a text turn takes much longer (measured on 2 cores: p50 143 -> 86 ms, p95 213 ->
-# 130 ms; intent p95 73 -> 16 ms). Set once both libraries are loaded, for the whole process.
-threadpool_limits(1, user_api="blas")
+one_blas_thread()  # FAISS's OpenBLAS is loaded now (see agent.threads)
 
 KINDS = ("auto", "flat", "hnsw")
 

@@ -25,6 +25,7 @@ import numpy as np
 from agent.config import LANGUAGES, ASRConfig
 from agent.errors import ParlaError
 from agent.messages import SAMPLE_RATE, AudioIn, Segment, Transcript
+from agent.threads import one_blas_thread
 from speech.vad import SpeechRegion, VoiceActivityDetector, group_regions, load_vad
 
 logger = logging.getLogger(__name__)
@@ -347,6 +348,7 @@ def load_transcriber(
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = WhisperTranscriber(load_engine(config), load_vad(config), config, key[1])
+            one_blas_thread()  # the mel features' numpy products (see agent.threads)
         return _CACHE[key]
 
 

@@ -1,0 +1,16 @@
+"""agent.threads: the BLAS libraries loaded so far run one thread."""
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from agent.threads import one_blas_thread
+
+
+def test_every_loaded_blas_library_gets_one_thread():
+    import faiss  # noqa: F401  (its own OpenBLAS)
+
+    one_blas_thread()
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == 1 for i in blas)
+    a = np.ones((64, 64), dtype=np.float32)
+    assert float((a @ a)[0, 0]) == 64.0  # still computes
