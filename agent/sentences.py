@@ -28,6 +28,9 @@ _ABBREVIATION = re.compile(
     re.I,
 )
 
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^:?-{3,}:?$")  # a cell of the |---|:--:| line under the header
+
 MAX_SENTENCE_CHARS = 600  # longer "sentences" (a run-on paragraph) are cut at this length
 
 
@@ -66,7 +69,7 @@ def split_text(text: str, title: str = "", section: str = "") -> list[tuple[str,
     lost its headings: ``section`` ("Delivery > Express") gives back the nearest one."""
     pairs: list[tuple[str, str]] = []
     heading = _clean(section.split(SECTION_SEPARATOR)[-1]) if section.strip() else _clean(title)
-    for kind, block in _blocks(strip_front_matter(text)):
+    for kind, block in _blocks(rows_as_sentences(strip_front_matter(text))):
         if kind == "heading":
             heading = block
         elif kind == "list":
@@ -74,6 +77,36 @@ def split_text(text: str, title: str = "", section: str = "") -> list[tuple[str,
         else:
             pairs.extend((heading, s) for s in split_sentences(block))
     return pairs
+
+
+def rows_as_sentences(text: str) -> str:
+    """Markdown tables rewritten as one sentence per row, each its own paragraph:
+
+    | Destination | Delivery time | Cost |          EU countries: Delivery time 4-7 business
+    |---|---|---|                            ->    days, Cost €9.99.
+    | EU countries | 4-7 business days | €9.99 |
+
+    Pipes say nothing to a listener or an embedder, and a row is the unit a question asks for.
+    """
+    out: list[str] = []
+    header: list[str] | None = None
+    for line in text.split("\n"):
+        if not _TABLE_ROW.match(line):
+            header = None
+            out.append(line)
+            continue
+        cells = [_clean(c) for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+        elif not all(_TABLE_RULE.match(c.replace(" ", "")) for c in cells):
+            out.append(f"\n{_row_sentence(header, cells)}\n")
+    return "\n".join(out)
+
+
+def _row_sentence(header: list[str], cells: list[str]) -> str:
+    named = [f"{h} {c}".strip() for h, c in zip(header[1:], cells[1:], strict=False) if c]
+    text = f"{cells[0]}: {', '.join(named)}" if cells[0] and named else ", ".join(cells)
+    return text if text.endswith((".", "。")) else text + "."
 
 
 def split_sentences(paragraph: str) -> list[str]:

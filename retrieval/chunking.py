@@ -16,13 +16,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.messages import SECTION_SEPARATOR, titled_text
+from agent.sentences import rows_as_sentences
 from agent.sentences import split_sentences as sentences_of_line
 from retrieval.documents import Document
 
 logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
-RULES_VERSION = 2  # bump when the cutting rules change: indexes re-chunk every document
+RULES_VERSION = 3  # bump when the cutting rules change: indexes re-chunk every document
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -93,11 +94,12 @@ def split_sections(text: str, title: str = "") -> list[Section]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of a block of text; paragraphs and list items always end one. Within a line
+    """Sentences of a block of text; paragraphs, list items and table rows (as sentences,
+    ``agent.sentences.rows_as_sentences``) always end one. Within a line
     the responder's rules apply (``agent.sentences``), so chunks and answers agree on what a
     sentence is ("z. B." does not end one)."""
     out: list[str] = []
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in re.split(r"\n\s*\n", rows_as_sentences(text)):
         for line in _logical_lines(paragraph):
             out += sentences_of_line(line)
     return out

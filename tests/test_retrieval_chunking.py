@@ -81,3 +81,8 @@ def test_embedding_text_names_title_and_section():
     chunks = chunk_document(doc("## Costs\n\nReturns are free."), count, 50)
     assert chunks[0].embedding_text() == "Returns\nCosts\nReturns are free."
     assert chunks[0].text == "Returns are free."
+
+
+def test_a_table_is_chunked_as_row_sentences_without_pipes():
+    text = "| Plan | Price |\n|---|---|\n| Basic | 5 EUR |\n| Plus | 9 EUR |\n"
+    assert split_sentences(text) == ["Basic: Price 5 EUR.", "Plus: Price 9 EUR."]

@@ -69,3 +69,18 @@ def test_chinese_sentences_end_without_a_space():
 def test_a_run_on_paragraph_is_cut():
     sentence = split_sentences("word " * 500)[0]
     assert len(sentence) <= MAX_SENTENCE_CHARS + 1
+
+
+def test_a_table_row_becomes_a_sentence_under_its_heading():
+    text = (
+        "## Costs\n\nIntro line.\n"
+        "| Destination | Delivery time | Cost |\n|---|:---:|---|\n"
+        "| EU countries | 4-7 business days | €9.99 |\n| Norway | | €19.99 |\n"
+        "After the table."
+    )
+    assert split_text(text) == [
+        ("Costs", "Intro line."),
+        ("Costs", "EU countries: Delivery time 4-7 business days, Cost €9.99."),
+        ("Costs", "Norway: Cost €19.99."),  # an empty cell is left out
+        ("Costs", "After the table."),
+    ]
