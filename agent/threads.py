@@ -14,4 +14,10 @@ from threadpoolctl import threadpool_limits
 
 
 def one_blas_thread() -> None:
+    import torch
+
+    threads = torch.get_num_threads()
     threadpool_limits(1, user_api="blas")
+    # FAISS's OpenBLAS is built on OpenMP, and limiting it can reach the OpenMP runtime torch
+    # loaded first (threadpoolctl then reports torch's at one thread): torch keeps its count.
+    torch.set_num_threads(threads)

@@ -14,3 +14,11 @@ def test_every_loaded_blas_library_gets_one_thread():
     assert blas and all(i["num_threads"] == 1 for i in blas)
     a = np.ones((64, 64), dtype=np.float32)
     assert float((a @ a)[0, 0]) == 64.0  # still computes
+
+
+def test_torch_keeps_its_thread_count():
+    import torch
+
+    before = torch.get_num_threads()
+    one_blas_thread()
+    assert torch.get_num_threads() == before
