@@ -23,7 +23,7 @@ from retrieval.documents import Document
 logger = logging.getLogger(__name__)
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
-RULES_VERSION = 3  # bump when the cutting rules change: indexes re-chunk every document
+RULES_VERSION = 4  # bump when the cutting rules change: indexes re-chunk every document
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
@@ -101,8 +101,20 @@ def split_sentences(text: str) -> list[str]:
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", rows_as_sentences(text)):
         for line in _logical_lines(paragraph):
-            out += sentences_of_line(line)
+            out += _line_sentences(line)
     return out
+
+
+def _line_sentences(line: str) -> list[str]:
+    """A list item's marker stays on its first sentence ("1. Open My orders."): cut alone,
+    "1." would read as a sentence and the item would no longer be kept on its own line."""
+    marker = LIST_ITEM.match(line)
+    if not marker:
+        return sentences_of_line(line)
+    pieces = sentences_of_line(line[marker.end() :])
+    if pieces:
+        pieces[0] = f"{marker.group(0).strip()} {pieces[0]}"
+    return pieces
 
 
 def _logical_lines(paragraph: str) -> list[str]:

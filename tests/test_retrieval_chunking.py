@@ -86,3 +86,13 @@ def test_embedding_text_names_title_and_section():
 def test_a_table_is_chunked_as_row_sentences_without_pipes():
     text = "| Plan | Price |\n|---|---|\n| Basic | 5 EUR |\n| Plus | 9 EUR |\n"
     assert split_sentences(text) == ["Basic: Price 5 EUR.", "Plus: Price 9 EUR."]
+
+
+def test_a_numbered_item_keeps_its_number_and_its_own_line():
+    text = "Steps:\n\n1. Open My orders. Then pick it.\n2. Print the label.\n"
+    assert split_sentences(text) == [
+        "Steps:",
+        "1. Open My orders.",
+        "Then pick it.",
+        "2. Print the label.",
+    ]
