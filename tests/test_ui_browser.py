@@ -88,7 +88,7 @@ def page(browser, app):
     context = browser.new_context(viewport={"width": 1360, "height": 1000})
     p = context.new_page()
     p.goto(app[0])
-    p.wait_for_selector("#parla-input textarea")
+    p.wait_for_selector("#parla-input textarea:not([disabled])")  # the page knows its tab
     yield p
     context.close()
 
@@ -248,7 +248,7 @@ def test_two_tabs_talking_at_once_keep_their_own_conversations(browser, app):
         first, second = context.new_page(), context.new_page()
         for p in (first, second):
             p.goto(app[0])
-            p.wait_for_selector("#parla-input textarea")
+            p.wait_for_selector("#parla-input textarea:not([disabled])")  # the page knows its tab
         with held(app[1]) as release:
             ask(first, f"{SLOW_WORD}: can I return an item?")
             ask(second, f"{SLOW_WORD}: when do the stores open?")
@@ -260,6 +260,21 @@ def test_two_tabs_talking_at_once_keep_their_own_conversations(browser, app):
         assert not any("stores" in b for b in bubbles(first))
         assert not any("return" in b for b in bubbles(second))
         shoot(second, "12-second-tab")
+    finally:
+        context.close()
+
+
+def test_the_message_box_opens_once_the_page_knows_its_conversation(browser, app):
+    context = browser.new_context()
+    try:
+        p = context.new_page()
+        p.goto(app[0], wait_until="commit")
+        p.wait_for_selector("#parla-input textarea", state="attached", timeout=WAIT_MS)
+        served = "window.gradio_config.components.find(c => c.props.elem_id === 'parla-input')"
+        assert p.evaluate(f"() => {served}.props.interactive") is False  # served closed
+        p.wait_for_selector("#parla-input textarea:not([disabled])", timeout=WAIT_MS)
+        assert p.locator("#parla-tab-id textarea").input_value()  # the conversation is known
+        assert p.evaluate("() => document.activeElement.closest('#parla-input') !== null")
     finally:
         context.close()
 
@@ -383,7 +398,7 @@ def test_real_agent_answers_typed_spanish_and_spoken_english(playwright, real_ap
     try:
         p = b.new_page(viewport={"width": 1360, "height": 1000})
         p.goto(url)
-        p.wait_for_selector("#parla-input textarea")
+        p.wait_for_selector("#parla-input textarea:not([disabled])")  # the page knows its tab
         ask(p, "¿Cuánto tiempo tengo para devolver un producto?")
         wait_for_text(p, "#parla-chat .parla-sources-head", "Sources", timeout=120_000)
         assert "Español" in p.locator("#parla-badge").inner_text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ READ_TAB_ID = """(tabId, language) => {
   const keep = nav && nav.type === 'reload';
   return [keep ? (sessionStorage.getItem('parla-tab') || '') : '', language];
 }"""
+FOCUS_INPUT = "() => { document.querySelector('#parla-input textarea')?.focus(); return []; }"
 WRITE_TAB_ID = "(tabId) => { if (tabId) sessionStorage.setItem('parla-tab', tabId); return []; }"
 EXAMPLES = (
     "Where is my order?",
@@ -141,9 +143,11 @@ def _conversation_column(chat: ChatPage) -> tuple:
             elem_id="parla-input",
             scale=9,
             max_lines=6,
-            autofocus=True,
+            interactive=False,  # until the page knows its conversation (see _ready)
         )
-        send = gr.Button("Send", variant="primary", elem_id="parla-send", scale=1)
+        send = gr.Button(
+            "Send", variant="primary", elem_id="parla-send", scale=1, interactive=False
+        )
     mic = gr.Audio(
         sources=["microphone", "upload"],
         type="filepath",
@@ -217,14 +221,25 @@ def _chat_events(chat: ChatPage, c: _Chat, app: gr.Blocks) -> None:
     c.bot.clear(chat.new_conversation, [c.language], c.view, **private)
     c.language.change(chat.change_language, [c.language, c.tab_id], [c.badge], **private)
     app.load(
-        chat.restore,
+        _ready(chat),
         [c.tab_id, c.language],
-        c.view,
+        c.view + [c.text, c.send],
         js=READ_TAB_ID,
         concurrency_limit=None,
         show_progress="hidden",
         **private,
-    )
+    ).then(None, js=FOCUS_INPUT, **private)
+
+
+def _ready(chat: ChatPage) -> Callable[[str, str], AsyncIterator[tuple]]:
+    """On page load: the tab's conversation, then the message box and Send open. A message
+    sent before the page knew its conversation would start a second one, hidden by this view."""
+
+    async def restore_then_open(tab_id: str, language: str) -> AsyncIterator[tuple]:
+        async for view in chat.restore(tab_id, language):
+            yield (*view, gr.update(interactive=True), gr.update(interactive=True))
+
+    return restore_then_open
 
 
 def _example_text(event: gr.SelectData) -> str:
