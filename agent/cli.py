@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.errors import ParlaError
+from agent.threads import passive_openmp
 
 logger = logging.getLogger("parla")
 
@@ -28,10 +29,7 @@ def _quiet_third_party() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # Issue #5, measured: OpenMP threads that spin while waiting make torch ~10x slower when
-    # the cores are shared (a training step went from 13 s to 1 s on a loaded 2-core machine).
-    # Read once when torch loads, so it is set here, before any handler imports torch.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_openmp()  # read once when torch loads: here, before any handler imports torch
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from agent.messages import Turn
+from agent.threads import passive_openmp
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    passive_openmp()  # as `parla` runs (agent.threads)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--sessions", default="1,4,16,20", help="comma-separated session counts")

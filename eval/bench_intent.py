@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ import numpy as np
 
 from agent.config import IntentConfig
 from agent.datasets import IntentExample, demo_dialogues, demo_intents, read_intent_file
+from agent.threads import passive_openmp
 
 if TYPE_CHECKING:  # torch loads in main(), after the OpenMP setting below
     from agent.intent import IntentClassifier
@@ -219,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--banking77-test", default="../shared/data/banking77/test.csv")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    # As `parla` does (agent/cli.py): spinning OpenMP threads are ~10x slower on shared cores.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_openmp()  # as `parla` runs (agent.threads)
     result = run(args)
     if not args.json:
         print(markdown(result))

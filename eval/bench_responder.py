@@ -24,6 +24,8 @@ import statistics
 import time
 from typing import Any
 
+from agent.threads import passive_openmp
+
 logger = logging.getLogger(__name__)
 
 
@@ -111,6 +113,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    passive_openmp()  # as `parla` runs (agent.threads)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="demo:responder")
     parser.add_argument("--index")

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.threads import passive_openmp
+
 logger = logging.getLogger(__name__)
 
 SCALE_SIZES = (10_000, 100_000, 1_000_000)
@@ -368,6 +370,7 @@ def demo_markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    passive_openmp()  # as `parla` runs (agent.threads)
     parser = argparse.ArgumentParser(prog="python -m eval.bench_retrieval")
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("scale", help="flat vs HNSW at 10k/100k/1M synthetic chunks")

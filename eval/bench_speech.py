@@ -35,6 +35,7 @@ from agent.config import ASRConfig, TTSConfig
 from agent.datasets import demo_intents, demo_languages
 from agent.errors import ParlaError
 from agent.messages import SAMPLE_RATE, AudioIn
+from agent.threads import passive_openmp
 from speech.asr import WhisperTranscriber, load_transcriber
 from speech.audio import decode_audio, resample
 from speech.metrics import error_rates
@@ -263,6 +264,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    passive_openmp()  # as `parla` runs (agent.threads)
     parser = argparse.ArgumentParser(prog="python -m eval.bench_speech", description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tts-limit", type=int, default=10, help="texts per language; 0 skips")

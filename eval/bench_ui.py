@@ -41,6 +41,7 @@ from agent.messages import (
     SpeechOut,
     Transcript,
 )
+from agent.threads import passive_openmp
 from eval.bench_agent import percentiles
 
 logger = logging.getLogger(__name__)
@@ -266,6 +267,7 @@ def markdown(out: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    passive_openmp()  # as `parla` runs (agent.threads)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=int, default=20, help="typed turns for the overhead")
     parser.add_argument("--voice-turns", type=int, default=5)

@@ -1,5 +1,7 @@
 """agent.threads: the BLAS libraries loaded so far run one thread."""
 
+import os
+
 import numpy as np
 from threadpoolctl import threadpool_info
 
@@ -22,3 +24,17 @@ def test_torch_keeps_its_thread_count():
     before = torch.get_num_threads()
     one_blas_thread()
     assert torch.get_num_threads() == before
+
+
+def test_openmp_waits_passively_unless_the_environment_says_otherwise(monkeypatch, caplog):
+    import torch  # noqa: F401  (loaded: the policy comes too late for this process)
+
+    from agent.threads import passive_openmp
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    passive_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    passive_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert "after torch loaded" in caplog.text
