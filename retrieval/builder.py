@@ -106,9 +106,11 @@ def build_index(
     previous = previous_index(out, embedder, config)
     snapshot, report = assemble(previous, ingested.documents, (), embedder, config, prune=True)
     keep = config.calibrated_keep
-    taught = bool(train_queries) and not already_taught(previous, snapshot, train_queries, keep)
+    taught = bool(train_queries) and not already_taught(
+        previous, snapshot, train_queries, keep, shown=config.top_k
+    )
     if taught:
-        snapshot = teach(snapshot, train_queries, embedder, keep=keep)
+        snapshot = teach(snapshot, train_queries, embedder, keep=keep, shown=config.top_k)
     if previous is None or taught or not same_content(snapshot, previous):
         write_index(out, snapshot)
     else:
@@ -197,9 +199,11 @@ def teach(
     embedder: Embedder,
     settings: AdapterSettings | None = None,
     keep: float = 0.0,
+    shown: int = 5,
 ) -> IndexSnapshot:
     """``snapshot`` with a query adapter trained on ``queries`` (see ``retrieval.adapter``)
-    and, when ``keep`` is set, each language's relevance threshold calibrated on them."""
+    and, when ``keep`` is set, each language's relevance threshold calibrated on them over
+    the ``shown`` passages a search hands on."""
     logger.info("learning a query adapter from %d labelled questions", len(queries))
     vectors = embedder.embed_queries([q.query for q in queries])
     chunks = snapshot.chunks
@@ -215,18 +219,28 @@ def teach(
         "questions_hash": questions_hash(queries),
         "trained": datetime.now(UTC).isoformat(timespec="seconds"),
         "calibration_keep": keep,
+        "calibration_shown": shown,
     }
     taught = replace(snapshot, adapter=adapter)
     if keep:
-        info["min_score_by_language"] = calibrate_thresholds(taught, queries, vectors, keep)
+        thresholds = calibrate_thresholds(taught, queries, vectors, keep, shown)
+        info["min_score_by_language"] = thresholds
         logger.info("relevance thresholds per language: %s", info["min_score_by_language"])
     return replace(taught, manifest=replace(snapshot.manifest, adapter=info))
 
 
 def calibrate_thresholds(
-    snapshot: IndexSnapshot, queries: Sequence[LabelledQuery], vectors: np.ndarray, keep: float
+    snapshot: IndexSnapshot,
+    queries: Sequence[LabelledQuery],
+    vectors: np.ndarray,
+    keep: float,
+    shown: int = 5,
 ) -> dict[str, float]:
     """Per language, the best-passage score that ``keep`` of its labelled questions reach.
+
+    A search is relevant when any of the ``shown`` passages it hands on reaches the threshold
+    (``KnowledgeBase``), so that is what is measured here: the best score among them. The
+    labelled-question memory is left out: each question would vote for its own article.
 
     e5's cosines run on different scales per language (the demo's answerable questions score
     a median 0.878 in German and 0.907 in Chinese), so one ``min_score`` turns many German
@@ -235,15 +249,17 @@ def calibrate_thresholds(
     ``MIN_CALIBRATION_QUESTIONS`` keeps the configured ``min_score``.
     """
     doc_language = {d.doc_id: d.language for d in snapshot.manifest.documents}
+    if snapshot.adapter is not None and snapshot.adapter.memory is not None:
+        snapshot = replace(snapshot, adapter=replace(snapshot.adapter, memory=None))
     best: dict[str, list[float]] = {}
     for query, vector in zip(queries, vectors, strict=True):
         lang = query.lang
         named = {doc_language.get(doc_id) for doc_id in query.relevant}
         if lang not in snapshot.partitions or lang not in named:
             continue
-        hits = snapshot.search(vector, 1, [lang])
+        hits = snapshot.search(vector, shown, [lang])
         if hits:
-            best.setdefault(lang, []).append(hits[0].score)
+            best.setdefault(lang, []).append(max(h.score for h in hits))
     return {
         lang: round(float(np.quantile(scores, 1.0 - keep)), 4)
         for lang, scores in sorted(best.items())
@@ -257,14 +273,17 @@ def already_taught(
     queries: Sequence[LabelledQuery],
     keep: float = 0.0,
     settings: AdapterSettings | None = None,
+    shown: int = 5,
 ) -> bool:
     """The previous adapter learned from ``queries`` over exactly these chunks, calibrated
-    with the same ``keep`` and keeping its questions with the same weight."""
+    with the same ``keep`` over as many ``shown`` passages, and keeping its questions with the
+    same weight."""
     if previous is None or previous.manifest.adapter is None:
         return False
     info = previous.manifest.adapter
     same_questions = info.get("questions_hash") == questions_hash(queries)
     same_keep = float(info.get("calibration_keep", 0.0)) == keep
+    same_keep &= not keep or info.get("calibration_shown") == shown
     weight = (settings or AdapterSettings()).question_weight
     same_weight = float(info.get("question_weight", 0.0)) == weight
     return same_questions and same_keep and same_weight and previous.chunks == snapshot.chunks

@@ -114,6 +114,28 @@ def test_each_language_gets_the_threshold_that_keeps_its_labelled_questions(tmp_
     assert not any(kb.search(q.query, "en").relevant for q in questions)
 
 
+def test_thresholds_come_from_the_best_shown_passage_without_the_memory(tmp_path):
+    from retrieval.builder import MIN_CALIBRATION_QUESTIONS
+
+    kb_dir, out, embedder = write_kb(tmp_path / "kb"), tmp_path / "index", WordEmbedder()
+    words = ["delivery", "days", "parcel", "arrives", "return", "free", "thirty", "product"]
+    questions = [
+        LabelledQuery(f"{words[i % 8]} {words[(5 * i + 2) % 8]}", ("en/returns.md",), "en")
+        for i in range(MIN_CALIBRATION_QUESTIONS)
+    ]
+    config = small_config(calibrated_keep=0.9, top_k=3)
+    build_index(kb_dir, out, embedder, config, questions)
+    snapshot = open_index(out, embedder, config)
+    assert snapshot.adapter is not None and snapshot.adapter.memory is not None
+    plain = replace(snapshot, adapter=replace(snapshot.adapter, memory=None))
+    vectors = embedder.embed_queries([q.query for q in questions])
+    best = [max(h.score for h in plain.search(v, 3, ["en"])) for v in vectors]
+    info = read_manifest(out).adapter
+    assert info["min_score_by_language"]["en"] == round(float(np.quantile(best, 0.1)), 4)
+    build_index(kb_dir, out, embedder, replace(config, top_k=1), questions)
+    assert read_manifest(out).adapter["calibration_shown"] == 1  # calibrated again
+
+
 def test_a_new_calibration_share_teaches_the_index_again(tmp_path):
     kb_dir = write_kb(tmp_path / "kb")
     out = tmp_path / "index"
