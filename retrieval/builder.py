@@ -199,7 +199,8 @@ def teach(
     embedder: Embedder,
     settings: AdapterSettings | None = None,
     keep: float = 0.0,
-    shown: int = 5,
+    *,
+    shown: int,
 ) -> IndexSnapshot:
     """``snapshot`` with a query adapter trained on ``queries`` (see ``retrieval.adapter``)
     and, when ``keep`` is set, each language's relevance threshold calibrated on them over
@@ -223,8 +224,7 @@ def teach(
     }
     taught = replace(snapshot, adapter=adapter)
     if keep:
-        thresholds = calibrate_thresholds(taught, queries, vectors, keep, shown)
-        info["min_score_by_language"] = thresholds
+        info["min_score_by_language"] = calibrate_thresholds(taught, queries, vectors, keep, shown)
         logger.info("relevance thresholds per language: %s", info["min_score_by_language"])
     return replace(taught, manifest=replace(snapshot.manifest, adapter=info))
 
@@ -234,7 +234,7 @@ def calibrate_thresholds(
     queries: Sequence[LabelledQuery],
     vectors: np.ndarray,
     keep: float,
-    shown: int = 5,
+    shown: int,
 ) -> dict[str, float]:
     """Per language, the best-passage score that ``keep`` of its labelled questions reach.
 
@@ -273,7 +273,8 @@ def already_taught(
     queries: Sequence[LabelledQuery],
     keep: float = 0.0,
     settings: AdapterSettings | None = None,
-    shown: int = 5,
+    *,
+    shown: int,
 ) -> bool:
     """The previous adapter learned from ``queries`` over exactly these chunks, calibrated
     with the same ``keep`` over as many ``shown`` passages, and keeping its questions with the
