@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -298,3 +300,26 @@ def test_a_passage_carries_the_headings_it_was_cut_from(kb_dir, tmp_path):
     result = knowledge_base(out, embedder).search("opened software engraved items", "en", 1)
     top = result.passages[0]
     assert (top.doc_id, top.section) == ("en/returns.md", "Exceptions")
+
+
+
+TORCH_THEN_FAISS = """
+import numpy as np, torch
+torch.set_num_threads(2)
+from retrieval.vectors import IndexSettings, VectorIndex
+vectors = np.eye(8, dtype=np.float32)
+index = VectorIndex.build(vectors, IndexSettings(search_threads=1), dimension=8)
+built = torch.get_num_threads()
+index.search(vectors[:1], 3)
+print(built, torch.get_num_threads())
+"""
+
+
+def test_building_and_searching_leave_torchs_thread_count_alone():
+    # With torch loaded first, FAISS's OpenMP calls reach torch's runtime: its thread count is
+    # the process's (a fresh process, since this one may have loaded FAISS first).
+    done = subprocess.run(
+        [sys.executable, "-c", TORCH_THEN_FAISS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "2"]
