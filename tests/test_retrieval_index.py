@@ -302,7 +302,6 @@ def test_a_passage_carries_the_headings_it_was_cut_from(kb_dir, tmp_path):
     assert (top.doc_id, top.section) == ("en/returns.md", "Exceptions")
 
 
-
 TORCH_THEN_FAISS = """
 import numpy as np, torch
 torch.set_num_threads(2)
