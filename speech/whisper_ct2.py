@@ -4,6 +4,11 @@ faster-whisper's own ``transcribe()`` always pads to a 30-second window; a short
 then costs a full window of encoder time. This engine drives the CTranslate2 model directly
 with a window as long as the speech (CTranslate2 encodes any number of frames up to 3,000), and
 takes only the model, the feature extractor and the tokenizer from faster-whisper.
+
+Encoding one window is a few large matrix products, which every core speeds up; decoding is
+one small step a token, where a second thread costs more in hand-offs than it computes. So on
+the CPU a second copy of the model, on ``decode_threads`` threads, identifies the language and
+decodes what the first encoded (measured on 2 cores, see ``ASRConfig.decode_threads``).
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ class CTranslate2Whisper:
 
     name = "faster-whisper"
 
-    def __init__(self, model: Any, beam_size: int = 1) -> None:
-        self.model = model.model  # ctranslate2.models.Whisper
+    def __init__(self, model: Any, beam_size: int = 1, decoder: Any = None) -> None:
+        self.model = model.model  # ctranslate2.models.Whisper: encodes
+        self.decoder = decoder if decoder is not None else self.model  # decodes
         self.features = model.feature_extractor
         self.tokenizer = model.hf_tokenizer
         self.beam_size = beam_size
@@ -52,7 +58,7 @@ class CTranslate2Whisper:
     def language_probs(self, encoded: Any) -> dict[str, float]:
         if not self.model.is_multilingual:
             return {"en": 1.0}
-        ranked = self.model.detect_language(encoded)[0]
+        ranked = self.decoder.detect_language(encoded)[0]
         return {token[2:-2]: float(prob) for token, prob in ranked}
 
     def decode(
@@ -64,7 +70,7 @@ class CTranslate2Whisper:
         prompt: str = "",
     ) -> Decoded:
         sampling = {"sampling_temperature": temperature, "sampling_topk": 0} if temperature else {}
-        result = self.model.generate(
+        result = self.decoder.generate(
             encoded,
             [self._prompt(language, prompt)],
             beam_size=1 if temperature else self.beam_size,
@@ -133,15 +139,24 @@ def load_engine(config: ASRConfig) -> CTranslate2Whisper:
         raise ParlaError("faster-whisper is not installed: pip install faster-whisper") from None
     device, compute_type = pick_device(config)
     location = model_location(config.model)
+    threads = resolve_threads(config)
     logger.info("loading Whisper %s (faster-whisper, %s %s)", config.model, device, compute_type)
     try:
         model = WhisperModel(
-            location, device=device, compute_type=compute_type, cpu_threads=resolve_threads(config)
+            location, device=device, compute_type=compute_type, cpu_threads=threads
         )
+        decoder = None
+        if device == "cpu" and 0 < config.decode_threads != threads:
+            decoder = WhisperModel(
+                location,
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=config.decode_threads,
+            ).model
     except Exception as exc:  # noqa: BLE001 - a missing model, a hub failure: one message
         raise ParlaError(
             f"cannot load Whisper model {config.model!r} with faster-whisper "
             f"({type(exc).__name__}: {str(exc)[:120]}); offline, use bundle:whisper-base "
             "or a local CTranslate2 folder"
         ) from None
-    return CTranslate2Whisper(model, beam_size=config.beam_size)
+    return CTranslate2Whisper(model, beam_size=config.beam_size, decoder=decoder)

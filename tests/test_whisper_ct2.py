@@ -132,3 +132,44 @@ def test_gpu_uses_float16(monkeypatch):
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ParlaError, match="cannot load Whisper model"):
         whisper_ct2.load_engine(ASRConfig(model=str(tmp_path), device="cpu"))
+
+
+def test_a_second_model_decodes_what_the_first_encoded():
+    encoder, decoder = FakeCT2(), FakeCT2()
+    fake = SimpleNamespace(
+        model=encoder,
+        feature_extractor=FeatureExtractor(feature_size=80),
+        hf_tokenizer=_tokenizer(),
+    )
+    engine = CTranslate2Whisper(fake, beam_size=1, decoder=decoder)
+    encoded = engine.encode(np.zeros(16_000, dtype=np.float32), 2.0)
+    engine.language_probs(encoded)
+    engine.decode(encoded, "de", max_tokens=5)
+    assert len(encoder.encoded_shapes) == 1 and not encoder.generate_calls
+    assert not decoder.encoded_shapes and len(decoder.generate_calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "loaded"),
+    [
+        (ASRConfig(device="cpu", cpu_threads=2, decode_threads=1), [2, 1]),
+        (ASRConfig(device="cpu", cpu_threads=2, decode_threads=2), [2]),
+        (ASRConfig(device="cpu", cpu_threads=2, decode_threads=0), [2]),
+    ],
+)
+def test_decoding_threads_differ_only_through_a_second_copy(monkeypatch, tmp_path, config, loaded):
+    import faster_whisper
+
+    threads = []
+
+    def fake_model(location, device, compute_type, cpu_threads):
+        threads.append(cpu_threads)
+        return SimpleNamespace(
+            model=FakeCT2(), feature_extractor=FeatureExtractor(80), hf_tokenizer=_tokenizer()
+        )
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", fake_model)
+    monkeypatch.setattr(whisper_ct2, "model_location", lambda name: str(tmp_path))
+    engine = whisper_ct2.load_engine(config)
+    assert threads == loaded
+    assert (engine.decoder is engine.model) == (len(loaded) == 1)
