@@ -2,7 +2,8 @@
 
 A heading is not an answer, but it says what the sentences under it are about ("Standard
 delivery" above "3-5 business days, 4.99 EUR"), so each sentence carries its nearest heading.
-A bulleted list is one unit: "which payment methods?" is answered by the whole list.
+A bulleted list is a candidate as a whole ("which payment methods?" is answered by the whole
+list), and so is each of its items ("can I swap a gift card for cash?" by one of them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Sentence:
     """One answer candidate cut from a passage."""
 
     text: str
-    """The sentence (or whole bulleted list), Markdown markers removed."""
+    """The sentence (or a bulleted list, or one of its items), Markdown markers removed."""
     heading: str
     """The nearest heading above it in its passage, or the passage's title."""
     doc_id: str = ""
@@ -72,7 +73,7 @@ def split_text(text: str, title: str = "", section: str = "") -> list[tuple[str,
     for kind, block in _blocks(rows_as_sentences(strip_front_matter(text))):
         if kind == "heading":
             heading = block
-        elif kind == "list":
+        elif kind in ("list", "item"):
             pairs.append((heading, block))
         else:
             pairs.extend((heading, s) for s in split_sentences(block))
@@ -131,7 +132,8 @@ def _split_latin(text: str) -> list[str]:
 
 
 def _blocks(text: str) -> Iterable[tuple[str, str]]:
-    """Headings, lists (all items joined) and paragraphs of a Markdown text."""
+    """Headings, lists (all items joined, then each item of a longer list) and paragraphs of a
+    Markdown text."""
     paragraph: list[str] = []
     items: list[str] = []
 
@@ -141,6 +143,8 @@ def _blocks(text: str) -> Iterable[tuple[str, str]]:
             paragraph.clear()
         if items:
             yield "list", _join_items(items)
+            if len(items) > 1:
+                yield from (("item", _cap(item.rstrip(" ,;，；"))) for item in items)
             items.clear()
 
     for line in text.split("\n"):

@@ -38,7 +38,9 @@ from finetune.responder_selector import SelectorTraining
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1  # bump when the folder layout changes: old demo folders are retrained
+# Bump when the folder layout or the answer candidates change: old demo folders are retrained.
+# 2: a bulleted list's items are candidates too (agent.sentences).
+FORMAT_VERSION = 2
 DEFAULT_BASE = "bundle:e5-small"
 
 

@@ -24,14 +24,21 @@ See [our guide](https://example.com) for details.
 """
 
 
-def test_sentences_carry_their_heading_and_lists_are_one_unit():
+def test_sentences_carry_their_heading_and_a_list_is_offered_whole_and_item_by_item():
     pairs = split_text(ARTICLE, "Return policy")
     assert pairs == [
         ("30 days to change your mind", "You can return most products within 30 days."),
         ("30 days to change your mind", "Returns are free."),
         ("What can't be returned", "opened software; personalised products."),
+        ("What can't be returned", "opened software"),
+        ("What can't be returned", "personalised products."),
         ("What can't be returned", "See our guide for details."),
     ]
+
+
+def test_a_one_item_list_is_offered_once():
+    pairs = split_text("## Tip\n\n- Keep the box.\n", "Returns")
+    assert pairs == [("Tip", "Keep the box.")]
 
 
 def test_a_passage_without_headings_uses_its_title():
