@@ -93,7 +93,10 @@ class IntentConfig:
     clarify_below: float = 0.45  # confidence under which Parla asks instead of guessing
     quantize: bool = False  # int8 dynamic quantisation of the linear layers (CPU latency)
     threads: int = 0  # torch threads set when loading; 0 leaves the process's setting alone
-    prototype_min_similarity: float = 0.80  # cosine an added (few-shot) intent needs at least
+    # Cosine an added (few-shot) intent needs at least; None: the model's own, calibrated when
+    # it was trained (the fine-tuned space has its own scale: on the demo model a text's cosine
+    # to a 4-example centroid of its intent is 0.60 at the median), else 0.80 for older models.
+    prototype_min_similarity: float | None = None
     prototype_margin: float = 0.02  # ...and by how much it must beat every trained intent
     description_margin: float = 0.0  # extra margin for intents added from a description only
     prototype_temperature: float = 0.05  # softmax temperature turning cosines into confidences

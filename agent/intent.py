@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 CARD_FILE = "parla_intent.json"
 HEAD_FILE = "intent_head.safetensors"
 PROTOTYPES_FILE = "prototypes.npy"
+LEGACY_FLOOR = 0.80  # an added intent's minimum cosine for cards without a calibrated one
 MEMORY_VECTORS_FILE = "memory_vectors.npy"  # sentence vectors of the training examples
 MEMORY_LABELS_FILE = "memory_labels.npy"  # their label ids
 CARD_FORMAT = 1
@@ -82,6 +83,9 @@ class IntentModelCard:
     """Validation metrics at the saved weights."""
     training: dict[str, Any] = field(default_factory=dict)
     """Training settings and timings, for the record."""
+    prototype_min_similarity: float | None = None
+    """Cosine an added intent's centroid needs: fitted on validation (``few_shot_floor``);
+    None in cards written before it was."""
     data_fingerprint: str = ""
     """Hash of the training data (the demo model is rebuilt when its data changes)."""
     settings_fingerprint: str = ""
@@ -240,6 +244,9 @@ class IntentClassifier:
         self.labels = card.labels
         self._oos = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else None
         self._trained_prototypes = _unit(prototypes) if prototypes is not None else None
+        self.prototype_min_similarity = _first_set(
+            self.config.prototype_min_similarity, card.prototype_min_similarity, LEGACY_FLOOR
+        )
         self._added: dict[str, _Prototype] = {}
         self._lock = threading.Lock()
 
@@ -371,7 +378,7 @@ class IntentClassifier:
         if added[label].description:
             margin += self.config.description_margin
         nearest_trained = float(trained.max())
-        if scores[label] < self.config.prototype_min_similarity or (
+        if scores[label] < self.prototype_min_similarity or (
             scores[label] < nearest_trained + margin
         ):
             return None
@@ -384,6 +391,10 @@ class IntentClassifier:
             IntentScore(names[i], float(weights[i])) for i in order[1 : ALTERNATIVES + 1]
         )
         return Intent(label, float(weights[names.index(label)]), alternatives, source="prototype")
+
+
+def _first_set(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -88,6 +88,11 @@ class IntentTrainingSettings:
     prefix: str | None = None  # prepended to every text; None: "query: " for e5 models, else ""
     knn: bool = True  # keep the training examples' vectors: their nearest ones vote (see below)
     label_smoothing: float = 0.0  # share of each target spread over every intent
+    # Intents added later from a few examples (agent.intent): the cosine floor they need is the
+    # one that keeps `prototype_keep` of an intent's validation texts against a centroid of
+    # `prototype_shots` of its training examples (see few_shot_floor).
+    prototype_shots: int = 4
+    prototype_keep: float = 0.9
     training: TrainingConfig = INTENT_TRAINING  # frozen, so sharing the default is safe
 
 
@@ -384,8 +389,16 @@ def train_intent_model(
         np.concatenate([train_data.labels, valid_data.labels]),
         len(labels),
     )
+    floor = few_shot_floor(
+        train_vectors, train_data.labels, vectors, valid_data.labels, settings, skip=card_oos(card)
+    )
+    shown = "the default" if floor is None else f"{floor:.3f}"
+    logger.info(
+        "an intent added from %d examples needs a cosine of %s", settings.prototype_shots, shown
+    )
     card = replace(
         card,
+        prototype_min_similarity=floor,
         max_length=max_length,
         prefix=prefix,
         base=settings.base,
@@ -514,6 +527,41 @@ def choose_knn(
             if accuracy > best[0] + 1e-9:
                 best = (accuracy, k, weight)
     return best[1], best[2]
+
+
+def card_oos(card: IntentModelCard) -> int | None:
+    return card.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in card.labels else None
+
+
+def few_shot_floor(
+    train_vectors: np.ndarray,
+    train_labels: np.ndarray,
+    valid_vectors: np.ndarray,
+    valid_labels: np.ndarray,
+    settings: IntentTrainingSettings,
+    skip: int | None = None,
+    draws: int = 3,
+) -> float | None:
+    """The cosine an intent added from a few examples should need, in this model's space.
+
+    Each trained intent (but ``skip``) plays a new one: ``draws`` times, the centroid of
+    ``prototype_shots`` of its training vectors, against its validation vectors. The floor
+    keeps ``prototype_keep`` of those cosines. A fine-tuned space has its own scale (demo
+    model: median 0.60, where the raw encoder's cosines run over 0.8), so no fixed floor fits.
+    """
+    rng = np.random.default_rng(settings.training.seed)
+    cosines: list[np.ndarray] = []
+    for label in np.unique(valid_labels):
+        pool = np.flatnonzero(train_labels == label)
+        if label == skip or len(pool) < settings.prototype_shots:
+            continue
+        for _ in range(draws):
+            shots = train_vectors[rng.choice(pool, settings.prototype_shots, replace=False)]
+            centroid = shots.mean(axis=0) / max(1e-12, float(np.linalg.norm(shots.mean(axis=0))))
+            cosines.append(valid_vectors[valid_labels == label] @ centroid)
+    if not cosines:
+        return None  # no intent has enough examples: the classifier's default floor applies
+    return float(np.quantile(np.concatenate(cosines), 1.0 - settings.prototype_keep))
 
 
 def class_centroids(vectors: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:

@@ -246,3 +246,36 @@ def test_the_prefix_is_recorded_and_applied(toy_files, tmp_path):
     classifier = load_intent_model_folder(tmp_path / "m", IntentConfig())
     assert classifier.card.prefix == "hello "
     assert ft.text_prefix(ft.IntentTrainingSettings()) == "query: "  # the e5 default
+
+
+def test_the_few_shot_floor_keeps_the_asked_share_of_an_intents_texts():
+    rng = np.random.default_rng(0)
+    centres = np.eye(3)
+    vectors, labels = [], []
+    for label in range(3):
+        points = centres[label] + 0.3 * rng.standard_normal((40, 3))
+        vectors.append(points / np.linalg.norm(points, axis=1, keepdims=True))
+        labels += [label] * 40
+    vectors_all, labels_all = np.concatenate(vectors), np.array(labels)
+    train, valid = np.arange(120) % 2 == 0, np.arange(120) % 2 == 1
+    settings = ft.IntentTrainingSettings(prototype_shots=4, prototype_keep=0.9)
+    floor = ft.few_shot_floor(
+        vectors_all[train], labels_all[train], vectors_all[valid], labels_all[valid], settings
+    )
+    cosines = []
+    for label in range(3):
+        own = vectors_all[valid][labels_all[valid] == label]
+        centre = vectors_all[train][labels_all[train] == label].mean(axis=0)
+        cosines += list(own @ (centre / np.linalg.norm(centre)))
+    assert 0.5 < floor < np.median(cosines)  # a low share of own texts falls under it
+    stricter = ft.few_shot_floor(
+        vectors_all[train], labels_all[train], vectors_all[valid], labels_all[valid],
+        ft.IntentTrainingSettings(prototype_shots=4, prototype_keep=0.5),
+    )  # fmt: skip
+    assert stricter > floor
+
+
+def test_no_floor_without_enough_examples_of_any_intent():
+    settings = ft.IntentTrainingSettings(prototype_shots=4)
+    vectors, labels = np.eye(3), np.array([0, 1, 2])
+    assert ft.few_shot_floor(vectors, labels, vectors, labels, settings) is None
