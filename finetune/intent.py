@@ -556,8 +556,8 @@ def few_shot_floor(
         if label == skip or len(pool) < settings.prototype_shots:
             continue
         for _ in range(draws):
-            shots = train_vectors[rng.choice(pool, settings.prototype_shots, replace=False)]
-            centroid = shots.mean(axis=0) / max(1e-12, float(np.linalg.norm(shots.mean(axis=0))))
+            mean = train_vectors[rng.choice(pool, settings.prototype_shots, replace=False)].mean(0)
+            centroid = mean / max(1e-12, float(np.linalg.norm(mean)))
             cosines.append(valid_vectors[valid_labels == label] @ centroid)
     if not cosines:
         return None  # no intent has enough examples: the classifier's default floor applies
