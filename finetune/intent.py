@@ -390,7 +390,12 @@ def train_intent_model(
         len(labels),
     )
     floor = few_shot_floor(
-        train_vectors, train_data.labels, vectors, valid_data.labels, settings, skip=card_oos(card)
+        train_vectors,
+        train_data.labels,
+        vectors,
+        valid_data.labels,
+        settings,
+        skip=out_of_scope_index(labels),
     )
     shown = "the default" if floor is None else f"{floor:.3f}"
     logger.info(
@@ -529,8 +534,8 @@ def choose_knn(
     return best[1], best[2]
 
 
-def card_oos(card: IntentModelCard) -> int | None:
-    return card.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in card.labels else None
+def out_of_scope_index(labels: Sequence[str]) -> int | None:
+    return labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else None
 
 
 def few_shot_floor(
@@ -555,10 +560,10 @@ def few_shot_floor(
         pool = np.flatnonzero(train_labels == label)
         if label == skip or len(pool) < settings.prototype_shots:
             continue
+        own = valid_vectors[valid_labels == label]
         for _ in range(draws):
             mean = train_vectors[rng.choice(pool, settings.prototype_shots, replace=False)].mean(0)
-            centroid = mean / max(1e-12, float(np.linalg.norm(mean)))
-            cosines.append(valid_vectors[valid_labels == label] @ centroid)
+            cosines.append(own @ (mean / max(1e-12, float(np.linalg.norm(mean)))))
     if not cosines:
         return None  # no intent has enough examples: the classifier's default floor applies
     return float(np.quantile(np.concatenate(cosines), 1.0 - settings.prototype_keep))
@@ -579,7 +584,7 @@ def _calibrate(logits, vectors, valid_labels, labels, settings, memory):  # type
     k, weight = choose_knn(probs, vectors, valid_labels, memory)
     if k:
         probs = (1 - weight) * probs + weight * memory.vote(vectors, k, KNN_TEMPERATURE)
-    oos_index = labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else None
+    oos_index = out_of_scope_index(labels)
     threshold = fit_oos_threshold(probs, valid_labels, oos_index, settings.oos_budget)
     metrics = evaluate_decisions(probs, valid_labels, labels, threshold)
     metrics["accuracy_without_threshold"] = float(np.mean(probs.argmax(1) == valid_labels))

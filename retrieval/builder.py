@@ -283,11 +283,14 @@ def already_taught(
         return False
     info = previous.manifest.adapter
     same_questions = info.get("questions_hash") == questions_hash(queries)
-    same_keep = float(info.get("calibration_keep", 0.0)) == keep
-    same_keep &= not keep or info.get("calibration_shown") == shown
+    same_calibration = float(info.get("calibration_keep", 0.0)) == keep and (
+        not keep or info.get("calibration_shown") == shown
+    )
     weight = (settings or AdapterSettings()).question_weight
     same_weight = float(info.get("question_weight", 0.0)) == weight
-    return same_questions and same_keep and same_weight and previous.chunks == snapshot.chunks
+    return (
+        same_questions and same_calibration and same_weight and previous.chunks == snapshot.chunks
+    )
 
 
 def questions_hash(queries: Sequence[LabelledQuery]) -> str:

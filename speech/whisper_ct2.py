@@ -141,18 +141,16 @@ def load_engine(config: ASRConfig) -> CTranslate2Whisper:
     location = model_location(config.model)
     threads = resolve_threads(config)
     logger.info("loading Whisper %s (faster-whisper, %s %s)", config.model, device, compute_type)
-    try:
-        model = WhisperModel(
-            location, device=device, compute_type=compute_type, cpu_threads=threads
+
+    def load(cpu_threads: int) -> Any:
+        return WhisperModel(
+            location, device=device, compute_type=compute_type, cpu_threads=cpu_threads
         )
-        decoder = None
-        if device == "cpu" and 0 < config.decode_threads != threads:
-            decoder = WhisperModel(
-                location,
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=config.decode_threads,
-            ).model
+
+    try:
+        model = load(threads)
+        second_copy = device == "cpu" and 0 < config.decode_threads != threads
+        decoder = load(config.decode_threads).model if second_copy else None
     except Exception as exc:  # noqa: BLE001 - a missing model, a hub failure: one message
         raise ParlaError(
             f"cannot load Whisper model {config.model!r} with faster-whisper "
