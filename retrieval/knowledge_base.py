@@ -3,8 +3,8 @@
 ``load_knowledge_base(config)`` loads the embedder once and the index; ``search`` answers in
 the user's language first and falls back to every language when the best passage in that
 language is weak (a help centre translated only in part still answers a Portuguese question
-from the English article), showing the user's own copy of any article found in another
-language when there is one. Updates build a new immutable snapshot and swap it in with one
+from the English article), putting the user's own copy of an article before its
+translations. Updates build a new immutable snapshot and swap it in with one
 assignment, so searches running meanwhile see the old index or the new one, never a mix.
 """
 
@@ -103,32 +103,28 @@ class KnowledgeBase:
     def _search_vector(
         self, snapshot: IndexSnapshot, vector: np.ndarray, language: str | None, k: int
     ) -> SearchResult:
-        best_same, own = None, []
+        best_same = None
         if language is not None and language in snapshot.partitions:
-            own = snapshot.search(vector, k, [language])
-            best_same = max((h.score for h in own), default=None)
+            hits = snapshot.search(vector, k, [language])
+            best_same = max((h.score for h in hits), default=None)
             shift = self._same_language_min(snapshot, language) - self.config.min_score
             if best_same is not None and best_same >= self.config.fallback_below + shift:
-                return self._result(snapshot, own, own, language, False, best_same)
-        hits = snapshot.search(vector, k)
+                return self._result(snapshot, hits, language, False, best_same)
+        hits = own_language_first(snapshot, snapshot.search(vector, k), language)
         fallback = language is not None and set(snapshot.partitions) != {language}
-        shown = own_copies(snapshot, hits, own, language) if own else hits
-        return self._result(snapshot, hits, shown, language, fallback, best_same)
+        return self._result(snapshot, hits, language, fallback, best_same)
 
     def _result(
         self,
         snapshot: IndexSnapshot,
         hits: list[Hit],
-        shown: list[Hit],
         language: str | None,
         fallback: bool,
         best_same: float | None,
     ) -> SearchResult:
-        """``shown`` are the passages handed on; whether any is relevant is decided on the
-        ``hits`` the search found, before ``own_copies`` swapped in the user's language."""
-        found = [_passage(snapshot, h.score, h.chunk_id) for h in hits[: self.config.top_k]]
-        relevant = any(p.score >= self._threshold(snapshot, p, language) for p in found)
-        passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in shown)
+        passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in hits)
+        shown = passages[: self.config.top_k]  # the same decision whatever k a caller asks for
+        relevant = any(p.score >= self._threshold(snapshot, p, language) for p in shown)
         return SearchResult(passages, relevant, language, fallback, best_same)
 
     def _threshold(self, snapshot: IndexSnapshot, passage: Passage, language: str | None) -> float:
@@ -192,27 +188,23 @@ class KnowledgeBase:
         return self.index_dir
 
 
-def own_copies(
-    snapshot: IndexSnapshot, hits: list[Hit], own: list[Hit], language: str | None
-) -> list[Hit]:
-    """``hits`` from every language, with each passage in another language replaced by the
-    user's-language copy of the same article when the language's own search found one (its
-    best chunk not yet shown): the answer is the same, in the words the user reads. On the
-    demo's test questions the English copy of an article outranked the asker's own for 3 of
-    264 questions."""
-    copies: dict[str, list[Hit]] = {}
-    for hit in own:
-        copies.setdefault(_article(snapshot, hit), []).append(hit)
+def own_language_first(snapshot: IndexSnapshot, hits: list[Hit], language: str | None) -> list[Hit]:
+    """``hits`` from every language, each article's passages in ``language`` moved up to where
+    the article first appears: the same passages, the user's own copy of an article before
+    its translations. On the demo's test questions a translation outranked the asker's own
+    copy for 3 of 264 questions. Only the order changes: replacing a translated passage by
+    the user's copy's best passage lost the very passage that answered (ROUGE-L 0.360 ->
+    0.357, zh 0.431 -> 0.416)."""
+    own: dict[str, list[Hit]] = {}
+    for hit in hits:
+        if snapshot.chunks[hit.chunk_id].language == language:
+            own.setdefault(_article(snapshot, hit), []).append(hit)
     out, seen = [], set()
     for hit in hits:
-        if snapshot.chunks[hit.chunk_id].language != language:
-            hit = next(
-                (c for c in copies.get(_article(snapshot, hit), []) if c.chunk_id not in seen),
-                hit,
-            )
-        if hit.chunk_id not in seen:
-            seen.add(hit.chunk_id)
-            out.append(hit)
+        for moved in [*own.get(_article(snapshot, hit), []), hit]:
+            if moved.chunk_id not in seen:
+                seen.add(moved.chunk_id)
+                out.append(moved)
     return out
 
 
