@@ -242,7 +242,7 @@ class IntentClassifier:
         self.config = config or IntentConfig()
         self.max_length = min(card.max_length, self.config.max_length)
         self.labels = card.labels
-        self._oos = self.labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.labels else None
+        self._oos = out_of_scope_index(self.labels)
         self._trained_prototypes = _unit(prototypes) if prototypes is not None else None
         self.prototype_min_similarity = _first_set(
             self.config.prototype_min_similarity, card.prototype_min_similarity, LEGACY_FLOOR
@@ -391,6 +391,11 @@ class IntentClassifier:
             IntentScore(names[i], float(weights[i])) for i in order[1 : ALTERNATIVES + 1]
         )
         return Intent(label, float(weights[names.index(label)]), alternatives, source="prototype")
+
+
+def out_of_scope_index(labels: Sequence[str]) -> int | None:
+    """Where ``out_of_scope`` is among ``labels`` (None: not a trained class)."""
+    return labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else None
 
 
 def _first_set(*values: float | None) -> float:

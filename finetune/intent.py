@@ -44,6 +44,7 @@ from agent.intent import (
     IntentModelCard,
     IntentNetwork,
     KnnMemory,
+    out_of_scope_index,
 )
 from finetune.partial import CachedStates, TopNetwork, can_split, freeze_all_but_top
 from finetune.training import (
@@ -532,10 +533,6 @@ def choose_knn(
             if accuracy > best[0] + 1e-9:
                 best = (accuracy, k, weight)
     return best[1], best[2]
-
-
-def out_of_scope_index(labels: Sequence[str]) -> int | None:
-    return labels.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in labels else None
 
 
 def few_shot_floor(

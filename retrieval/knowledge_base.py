@@ -22,7 +22,6 @@ from agent.config import RetrievalConfig
 from agent.errors import ParlaError
 from agent.messages import Passage
 from agent.models import DEMO_PREFIX, demo_path
-from retrieval.adapter import article_key
 from retrieval.builder import BuildReport, assemble, build_index, index_settings
 from retrieval.documents import Document
 from retrieval.embedding import Embedder, embedder_fingerprint, load_embedder
@@ -198,19 +197,14 @@ def own_language_first(snapshot: IndexSnapshot, hits: list[Hit], language: str |
     own: dict[str, list[Hit]] = {}
     for hit in hits:
         if snapshot.chunks[hit.chunk_id].language == language:
-            own.setdefault(_article(snapshot, hit), []).append(hit)
+            own.setdefault(snapshot.article(hit.chunk_id), []).append(hit)
     out, seen = [], set()
     for hit in hits:
-        for moved in [*own.get(_article(snapshot, hit), []), hit]:
+        for moved in [*own.get(snapshot.article(hit.chunk_id), []), hit]:
             if moved.chunk_id not in seen:
                 seen.add(moved.chunk_id)
                 out.append(moved)
     return out
-
-
-def _article(snapshot: IndexSnapshot, hit: Hit) -> str:
-    chunk = snapshot.chunks[hit.chunk_id]
-    return article_key(chunk.doc_id, chunk.language)
 
 
 def _passage(snapshot: IndexSnapshot, score: float, chunk_id: int) -> Passage:

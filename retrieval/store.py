@@ -123,13 +123,16 @@ class IndexSnapshot:
         hits.sort(key=lambda h: -h.rank)
         return hits[:k]
 
+    def article(self, chunk_id: int) -> str:
+        """The article a chunk belongs to (``adapter.article_key``: one across languages)."""
+        chunk = self.chunks[chunk_id]
+        return article_key(chunk.doc_id, chunk.language)
+
     def _boosted(self, hits: list[Hit], boosts: dict[str, float], default: float) -> list[Hit]:
-        out = []
-        for hit in hits:
-            chunk = self.chunks[hit.chunk_id]
-            boost = boosts.get(article_key(chunk.doc_id, chunk.language), default)
-            out.append(hit._replace(rank=hit.rank + boost))
-        return out
+        return [
+            hit._replace(rank=hit.rank + boosts.get(self.article(hit.chunk_id), default))
+            for hit in hits
+        ]
 
 
 class Hit(NamedTuple):
