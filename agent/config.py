@@ -55,16 +55,20 @@ class ASRConfig:
 
 @dataclass(frozen=True)
 class TTSConfig:
-    # One voice per language, ENGINE:VOICE[?options]. The espeak-ng settings are the most
-    # intelligible measured here (round-trip CER through Whisper base, `parla eval tts`).
+    # Voices per language, ENGINE:VOICE[?options], in order of preference ("|"): the first that
+    # is installed speaks. The most intelligible measured here (round-trip CER through Whisper
+    # base, `parla eval tts`): SVOX Pico for de/es/fr and MBROLA br3 for pt (Debian non-free,
+    # installed by scripts/install.sh), then the best espeak-ng settings.
     voices: dict[str, str] = field(
         default_factory=lambda: {
             "en": "piper:bundle:piper-joe-en",
-            "de": "espeak-ng:de+m1?rate=135&gap=3",
-            "es": "espeak-ng:es+m3?rate=150&gap=2",
-            "fr": "espeak-ng:fr",
-            "pt": "espeak-ng:pt-br?rate=130&gap=3",
-            "zh": "espeak-ng:cmn-latn-pinyin+m1?rate=130&gap=3",
+            "de": "pico:de|espeak-ng:de+m1?rate=135&gap=3",
+            "es": "pico:es|espeak-ng:es+m3?rate=150&gap=2",
+            "fr": "pico:fr|espeak-ng:fr",
+            "pt": "espeak-ng:mb-br3?rate=140|espeak-ng:pt-br?rate=130&gap=3",
+            # A neural Mandarin voice from the offline bundle (non-commercial data licence:
+            # see speech/tts_fastspeech.py), then espeak-ng.
+            "zh": "fastspeech2:bundle:fastspeech2-zh|espeak-ng:cmn-latn-pinyin+m1?rate=130&gap=3",
         }
     )
     fallback: str = "espeak-ng"  # engine for languages without an entry in ``voices``

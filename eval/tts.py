@@ -37,7 +37,8 @@ class VoiceRun:
     """One voice's results on one language's texts."""
 
     lang: str
-    voice: str  # as configured: engine:voice
+    voice: str  # as configured: engine:voice, or a "|" list of them
+    spoken_with: str  # the configured voice that loaded: engine:name
     references: list[str]
     hypotheses: list[str]
     detected: list[str]
@@ -50,6 +51,7 @@ class VoiceRun:
         return {
             "lang": self.lang,
             "voice": self.voice,
+            "spoken_with": self.spoken_with,
             "n": len(self.references),
             "cer": round(rates["cer"], 4),
             "wer": round(rates["wer"], 4),
@@ -104,6 +106,7 @@ def run_voice(
 ) -> VoiceRun:
     synth = TableSynthesizer(dataclasses.replace(base, voices={lang: voice}))
     synth.synthesize("OK.", lang)  # load the voice outside the timings
+    loaded = synth.voice_for(lang).voice
     refs, hyps, detected, firsts = [], [], [], []
     synth_s = audio_s = 0.0
     for text in texts:
@@ -115,7 +118,8 @@ def run_voice(
         firsts.append(first)
         synth_s += total
         audio_s += len(speech.samples) / speech.sample_rate
-    return VoiceRun(lang, voice, refs, hyps, detected, firsts, synth_s, audio_s)
+    spoken_with = f"{loaded.engine}:{loaded.name}"
+    return VoiceRun(lang, voice, spoken_with, refs, hyps, detected, firsts, synth_s, audio_s)
 
 
 def voices_to_run(config: TTSConfig, langs: list[str], extra: list[str]) -> list[tuple[str, str]]:

@@ -28,6 +28,36 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Clearer voices than espeak-ng: SVOX Pico (de, es, fr; Apache-2.0) and the MBROLA Brazilian
+# Portuguese voice br3 (free to use, not to sell) live in Debian's non-free and contrib sections.
+# They are installed from a sources list of their own, leaving the machine's apt sources as they
+# are. PARLA_EXTRA_VOICES=0 skips them (espeak-ng then speaks those languages).
+extra_voices() {
+  local codename tmp
+  codename="$(. /etc/os-release 2>/dev/null && [ "${ID:-}" = debian ] && echo "${VERSION_CODENAME:-}")" || true
+  if [ -z "$codename" ]; then
+    step "extra voices skipped: not a Debian system (espeak-ng speaks de/es/fr/pt)"
+    return 0
+  fi
+  tmp="$(mktemp -d)"
+  mkdir -p "$tmp/lists/partial"
+  echo "deb http://deb.debian.org/debian $codename main contrib non-free" > "$tmp/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=/dev/null
+              -o "Dir::State::Lists=$tmp/lists")
+  step "apt-get install libttspico-utils mbrola-br3 (Debian non-free voices)"
+  if $SUDO apt-get "${opts[@]}" update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get \
+      "${opts[@]}" install -y -qq --no-install-recommends libttspico-utils mbrola mbrola-br3 >/dev/null; then
+    :
+  else
+    step "extra voices could not be installed: espeak-ng speaks de/es/fr/pt"
+  fi
+  $SUDO rm -rf "$tmp"
+}
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+if [ "${PARLA_EXTRA_VOICES:-1}" = "1" ] && { ! command -v pico2wave >/dev/null 2>&1 || [ ! -d /usr/share/mbrola/br3 ]; }; then
+  extra_voices
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   step "creating virtual environment $VENV"
   "$PY" -m venv "$VENV"

@@ -2,7 +2,9 @@
 
 ``load_synthesizer(config)`` returns the process-wide ``Synthesizer``. A voice is named
 ``engine:target[?option=value&...]`` in ``[tts] voices`` (``piper:bundle:piper-joe-en``,
-``piper:/voices/de_DE-thorsten-medium.onnx``, ``espeak-ng:fr-fr?rate=150``, ``coqui:/models/my``).
+``piper:/voices/de_DE-thorsten-medium.onnx``, ``espeak-ng:fr-fr?rate=150``, ``coqui:/models/my``,
+``pico:de``); ``pico:de|espeak-ng:de`` lists voices in order of preference, the first that loads
+speaks (an optional system voice that is not installed falls back to the next, noted in the trace).
 A language with no entry gets ``config.fallback`` (espeak-ng reads about 100 languages); a
 language no engine reads falls back to the first voice in the table, and ``SpeechOut.fallback``
 and ``notes`` say so for the trace. ``stream()`` yields one ``SpeechOut`` per piece of the reply,
@@ -42,6 +44,8 @@ BACKENDS: dict[str, str] = {  # engine name -> "module:loader"; imported only wh
     "piper": "speech.tts_piper:load_voice",
     "espeak-ng": "speech.tts_espeak:load_voice",
     "coqui": "speech.tts_coqui:load_voice",
+    "pico": "speech.tts_pico:load_voice",
+    "fastspeech2": "speech.tts_fastspeech:load_voice",
 }
 
 
@@ -126,9 +130,23 @@ class TableSynthesizer:
             return self._voices[language]
 
     def _choose(self, language: str) -> _Choice:
-        wanted = self.config.voices.get(language)
-        if wanted:
-            return _Choice(self._loader(VoiceSpec.parse(wanted, language), language), False, "")
+        wanted = [w.strip() for w in self.config.voices.get(language, "").split("|") if w.strip()]
+        missing: list[str] = []
+        for rank, spec_text in enumerate(wanted):  # "pico:de|espeak-ng:de": the first that loads
+            try:
+                voice = self._loader(VoiceSpec.parse(spec_text, language), language)
+            except ParlaError as exc:
+                if rank == len(wanted) - 1:
+                    raise
+                logger.warning(
+                    "voice %s for %s cannot load (%s): trying the next", spec_text, language, exc
+                )
+                missing.append(spec_text)
+                continue
+            note = (
+                f"{' and '.join(missing)} not available: spoken with {spec_text}" if missing else ""
+            )
+            return _Choice(voice, bool(missing), note)
         if self.config.fallback:
             try:
                 spec = VoiceSpec.parse(self.config.fallback, language)

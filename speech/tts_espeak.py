@@ -3,8 +3,10 @@
 Robotic but intelligible, and the only voice a fresh offline machine has for most languages.
 Debian's default Mandarin voice ``cmn`` turns characters into pinyin and then reads the pinyin
 as English ("ni three hao three"); ``cmn-latn-pinyin`` reads the same pinyin as Mandarin, so it
-is the default for ``zh``. Options (``espeak-ng:fr-fr?rate=150&gap=1&pitch=50``): ``rate`` in
-words per minute (espeak's default is 175), ``gap`` between words in 10 ms units, ``pitch`` 0-99.
+is the espeak-ng voice for ``zh``. MBROLA diphone voices (``mb-br3``: Brazilian Portuguese)
+speak through espeak-ng when Debian's ``mbrola`` and the voice's package are installed.
+Options (``espeak-ng:fr-fr?rate=150&gap=1&pitch=50``): ``rate`` in words per minute (espeak's
+default is 175), ``gap`` between words in 10 ms units, ``pitch`` 0-99.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import shutil
 import subprocess
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -32,6 +35,7 @@ DEFAULT_VOICES = {  # language -> espeak-ng voice (see the module docstring for 
     "pt": "pt",
 }
 OPTIONS = {"rate": "-s", "gap": "-g", "pitch": "-p", "amplitude": "-a"}  # option -> espeak flag
+MBROLA_DIR = Path("/usr/share/mbrola")  # where Debian's mbrola-* voice packages put databases
 TIMEOUT_S = 60.0  # one piece of text never takes this long; a hung process is killed
 
 
@@ -45,16 +49,17 @@ def espeak_binary() -> str:
 
 @lru_cache(maxsize=1)
 def installed_voices() -> frozenset[str]:
-    """Voice names and language codes espeak-ng knows (``espeak-ng --voices``)."""
-    out = subprocess.run(
-        [espeak_binary(), "--voices"], capture_output=True, text=True, timeout=TIMEOUT_S
-    ).stdout
+    """Voice names, files and language codes espeak-ng knows, MBROLA voices included."""
     names: set[str] = set()
-    for line in out.splitlines()[1:]:
-        cols = line.split()
-        if len(cols) >= 4:
-            names.update({cols[1].lower(), cols[3].lower()})  # language code, voice name
-        names.update(code.lower() for code in re.findall(r"\(([\w-]+) \d+\)", line))  # (fr 8)
+    for listing in ("--voices", "--voices=mb"):  # the plain listing leaves out mb/ voices
+        out = subprocess.run(
+            [espeak_binary(), listing], capture_output=True, text=True, timeout=TIMEOUT_S
+        ).stdout
+        for line in out.splitlines()[1:]:
+            cols = line.split()
+            if len(cols) >= 5:  # language code, voice name, file (mb/mb-br1 is voice mb-br1)
+                names.update({cols[1].lower(), cols[3].lower(), cols[4].split("/")[-1].lower()})
+            names.update(code.lower() for code in re.findall(r"\(([\w-]+) \d+\)", line))  # (fr 8)
     return frozenset(names)
 
 
@@ -91,4 +96,15 @@ def load_voice(spec: VoiceSpec, language: str) -> EspeakVoice:
     base = voice.split("+")[0].lower()  # "de+m3": a variant of voice "de"
     if base not in installed_voices():
         raise ParlaError(f"espeak-ng has no voice {voice!r} for language {language!r}")
+    if base.startswith("mb-"):
+        check_mbrola(base)
     return EspeakVoice(voice, spec.options)
+
+
+def check_mbrola(voice: str) -> None:
+    """espeak-ng lists every MBROLA voice it could drive; speaking needs mbrola and the database."""
+    database = MBROLA_DIR / voice.removeprefix("mb-")
+    if shutil.which("mbrola") is None or not database.is_dir():
+        raise ParlaError(
+            f"espeak-ng voice {voice} needs mbrola and {database} (see scripts/install.sh)"
+        )

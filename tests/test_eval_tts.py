@@ -37,10 +37,10 @@ def test_eval_tts_measures_each_language_and_extra_voices(tmp_path, monkeypatch)
     out = eval_tts.cmd_eval_tts(args)
     assert out["n"] == 2
     assert out["cer"] == {"en": 0.0, "de": 0.0}
-    assert [(v["lang"], v["voice"]) for v in out["voices"]] == [
-        ("en", "piper:bundle:piper-joe-en"),
-        ("de", "espeak-ng:de+m1?rate=135&gap=3"),
-        ("en", "espeak-ng:en-us"),
+    assert [(v["lang"], v["voice"], v["spoken_with"]) for v in out["voices"]] == [
+        ("en", "piper:bundle:piper-joe-en", "piper:bundle:piper-joe-en"),
+        ("de", "pico:de|espeak-ng:de+m1?rate=135&gap=3", "pico:de"),  # the first that loads
+        ("en", "espeak-ng:en-us", "espeak-ng:en-us"),
     ]
     assert all(v["rtf"] >= 0 and v["first_audio_ms_p50"] >= 0 for v in out["voices"])
 

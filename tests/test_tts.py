@@ -1,6 +1,7 @@
 """speech.tts: voice table with fallback, speakable pieces, streaming, bad input."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +55,21 @@ def test_language_no_engine_reads_falls_back_to_the_first_voice():
     out = _synth(Loader(refuse={"espeak-ng"})).synthesize("Hello.", "tlh")
     assert out.engine == "piper" and out.fallback
     assert "no voice reads tlh" in out.notes[0]
+
+
+def test_a_preference_list_speaks_with_the_first_voice_that_loads_and_says_so():
+    loader = Loader(refuse={"pico"})
+    out = _synth(loader, voices={"de": "pico:de|espeak-ng:de+m1"}).synthesize("Hallo.", "de")
+    assert (out.engine, out.voice, out.fallback) == ("espeak-ng", "de+m1", True)
+    assert out.notes == ("pico:de not available: spoken with espeak-ng:de+m1",)
+    first = _synth(voices={"de": "pico:de|espeak-ng:de"}).synthesize("Hallo.", "de")
+    assert (first.engine, first.fallback, first.notes) == ("pico", False, ())
+
+
+def test_a_preference_list_where_nothing_loads_raises_the_last_error():
+    synth = _synth(Loader(refuse={"pico", "espeak-ng"}), voices={"de": "pico:de|espeak-ng:de"})
+    with pytest.raises(ParlaError, match="espeak-ng cannot read de"):
+        synth.synthesize("Hallo.", "de")
 
 
 def test_stream_yields_a_short_first_piece_then_sentences():
@@ -166,6 +182,32 @@ def test_espeak_unknown_voice_and_bad_option_are_clear_errors():
         load_voice(VoiceSpec.parse("espeak-ng:xx-nowhere", "xx"), "xx")
     with pytest.raises(ParlaError, match="option"):
         load_voice(VoiceSpec.parse("espeak-ng:de?rate=fast", "de"), "de")
+
+
+@needs_espeak
+def test_espeak_lists_mbrola_voices_but_refuses_one_whose_database_is_missing(
+    monkeypatch, tmp_path
+):
+    from speech import tts_espeak
+
+    assert "mb-br3" in tts_espeak.installed_voices()
+    monkeypatch.setattr(tts_espeak, "MBROLA_DIR", tmp_path)
+    with pytest.raises(ParlaError, match="needs mbrola and .*br3"):
+        tts_espeak.load_voice(VoiceSpec.parse("espeak-ng:mb-br3", "pt"), "pt")
+
+
+needs_mbrola_br3 = pytest.mark.skipif(
+    shutil.which("mbrola") is None or not Path("/usr/share/mbrola/br3").is_dir(),
+    reason="mbrola-br3 missing (scripts/install.sh installs it from Debian non-free)",
+)
+
+
+@needs_espeak
+@needs_mbrola_br3
+def test_mbrola_portuguese_voice_speaks():
+    out = TableSynthesizer(TTSConfig()).synthesize("O seu pedido chega amanhã.", "pt")
+    assert (out.engine, out.voice, out.fallback) == ("espeak-ng", "mb-br3", False)
+    assert len(out.samples) > 10_000 and np.max(np.abs(out.samples)) > 0.05
 
 
 def test_piper_voice_file_errors(tmp_path):
