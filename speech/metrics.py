@@ -2,13 +2,17 @@
 
 The normaliser lowercases, applies NFKC, removes punctuation and symbols, and collapses spaces,
 so "Hello, World!" and "hello world" match. Chinese has no spaces between words: its "words"
-are characters, so its WER equals its CER. Error rates are pooled (total edits / total
-reference length), not averaged per clip, as jiwer computes them.
+are characters, so its WER equals its CER, and it is compared in simplified characters (Whisper
+writes 訂單 or 订单 for the same spoken word; OpenCC's t2s table maps one to the other).
+Error rates are pooled (total edits / total reference length), not averaged per clip, as jiwer
+computes them.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
 
 NO_SPACE_LANGUAGES = {"zh", "ja", "th"}  # scored by character for WER too
 
@@ -19,8 +23,17 @@ def normalise(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
+@lru_cache(maxsize=1)
+def _to_simplified() -> Callable[[str], str]:
+    from opencc import OpenCC
+
+    return OpenCC("t2s").convert
+
+
 def _units(text: str, language: str, by_char: bool) -> str:
     """Text in the form jiwer scores: space-separated words, or characters for CER."""
+    if language.split("-")[0] == "zh":
+        text = _to_simplified()(text)
     text = normalise(text)
     if by_char or language.split("-")[0] in NO_SPACE_LANGUAGES:
         return " ".join(text.replace(" ", ""))

@@ -32,6 +32,11 @@ def test_chinese_wer_is_by_character():
     assert r["wer"] == r["cer"] == 0.25
 
 
+def test_chinese_is_compared_in_simplified_characters():
+    assert error_rates(["购买会员"], ["購買會員"], ["zh"])["cer"] == 0.0
+    assert error_rates(["購買"], ["购买"], ["en"])["cer"] == 1.0  # only Chinese is converted
+
+
 def test_empty_hypothesis_counts_every_reference_word():
     assert error_rates(["hello there"], [""], ["en"])["wer"] == 1.0
 
