@@ -72,6 +72,9 @@ class TTSConfig:
         }
     )
     fallback: str = "espeak-ng"  # engine for languages without an entry in ``voices``
+    # Languages whose voice cannot read Latin script -> the language whose voice reads their
+    # Latin-script words: the Mandarin voice would spell "Voltia" letter by letter.
+    latin_words: dict[str, str] = field(default_factory=lambda: {"zh": "en"})
     max_chars: int = 2_000  # longer replies are cut at a sentence boundary before speaking
     first_chunk_chars: int = 30  # the first piece is cut this short: first audio in ~0.3 s
     chunk_chars: int = 250  # later pieces: whole sentences, long ones cut at clauses

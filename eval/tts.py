@@ -104,7 +104,7 @@ def timed_synthesis(
 def run_voice(
     lang: str, voice: str, texts: list[str], asr: Transcriber, base: TTSConfig
 ) -> VoiceRun:
-    synth = TableSynthesizer(dataclasses.replace(base, voices={lang: voice}))
+    synth = TableSynthesizer(dataclasses.replace(base, voices={**base.voices, lang: voice}))
     synth.synthesize("OK.", lang)  # load the voice outside the timings
     loaded = synth.voice_for(lang).voice
     refs, hyps, detected, firsts = [], [], [], []

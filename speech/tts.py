@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,11 @@ import numpy as np
 from agent.config import TTSConfig
 from agent.errors import ParlaError
 from agent.messages import SpeechOut
-from speech.audio import wav_bytes, write_wav  # re-exported: callers write replies from here
+from speech.audio import (  # re-exported: callers write replies from here
+    resample,
+    wav_bytes,
+    write_wav,
+)
 from speech.speakable import pieces, speakable, truncate
 
 logger = logging.getLogger(__name__)
@@ -182,7 +187,7 @@ class TableSynthesizer:
         notes = notes + ((choice.note,) if choice.note else ())
         for part in parts:
             yield SpeechOut(
-                samples=choice.voice.speak(part),
+                samples=self._speak(choice.voice, part, language),
                 sample_rate=choice.voice.sample_rate,
                 engine=choice.voice.engine,
                 voice=choice.voice.name,
@@ -190,9 +195,39 @@ class TableSynthesizer:
                 notes=notes,
             )
 
+    def _speak(self, voice: Voice, part: str, language: str) -> np.ndarray:
+        """The piece in ``voice``; in a ``latin_words`` language its runs of Latin-script words
+        ("Voltia Plus", "V T") in that table's voice, at ``voice``'s rate."""
+        other = self.config.latin_words.get(language)
+        if not other or other == language or not LATIN_RUN.search(part):
+            return voice.speak(part)
+        latin = self.voice_for(other).voice
+        audio: list[tuple[int, np.ndarray]] = []
+        for run, is_latin in latin_runs(part):
+            speaker = latin if is_latin else voice
+            samples = speaker.speak(run)
+            audio.append((speaker.sample_rate, np.asarray(samples, dtype=np.float32)))
+        rate = voice.sample_rate
+        return np.concatenate([resample(a, r, rate) for r, a in audio] or [np.zeros(0)])
+
     def synthesize(self, text: str, language: str) -> SpeechOut:
         outs = list(self.stream(text, language))
         return concatenate(outs, self.config.pause_s)
+
+
+LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u024f]+(?:[\s'’.-]+[A-Za-z\u00c0-\u024f]+)*")
+
+
+def latin_runs(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (run, is Latin-script words) in order; runs holding no letter or digit
+    (a lone comma between two names) are dropped."""
+    out: list[tuple[str, bool]] = []
+    start = 0
+    for match in LATIN_RUN.finditer(text):
+        out += [(text[start : match.start()], False), (match.group(), True)]
+        start = match.end()
+    out.append((text[start:], False))
+    return [(run, latin) for run, latin in out if any(c.isalnum() for c in run)]
 
 
 def concatenate(outs: list[SpeechOut], pause_s: float = 0.25) -> SpeechOut:

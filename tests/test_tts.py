@@ -72,6 +72,30 @@ def test_a_preference_list_where_nothing_loads_raises_the_last_error():
         synth.synthesize("Hallo.", "de")
 
 
+def test_latin_words_in_a_chinese_reply_are_read_by_the_english_voice_at_the_chinese_rate():
+    voices = {}
+
+    def loader(spec, language):
+        rate = 16_000 if language == "zh" else 8_000
+        voices[language] = FakeVoice(engine=spec.engine, name=language, sample_rate=rate)
+        return voices[language]
+
+    config = dict(voices={"zh": "fastspeech2:zh", "en": "piper:en"}, normalise_text=False)
+    out = _synth(loader, **config).synthesize("作为 Voltia Plus 会员。", "zh")
+    assert voices["zh"].spoken == ["作为 ", " 会员。"] and voices["en"].spoken == ["Voltia Plus"]
+    chinese, english = 0.01 * (3 + 4) * 16_000, 0.01 * 11 * 8_000 * 2  # 8 kHz -> 16 kHz
+    assert out.sample_rate == 16_000 and len(out.samples) == round(chinese + english)
+    assert out.engine == "fastspeech2"
+
+
+def test_latin_runs_split_a_mixed_script_text():
+    assert tts.latin_runs("订单号 V T, 2 0 4 8，邮箱 a 点 com") == [
+        ("订单号 ", False), ("V T", True), (", 2 0 4 8，邮箱 ", False), ("a", True),
+        (" 点 ", False), ("com", True),
+    ]  # fmt: skip
+    assert tts.latin_runs("您好。") == [("您好。", False)]
+
+
 def test_stream_yields_a_short_first_piece_then_sentences():
     synth = _synth(first_chunk_chars=30)
     text = "Your parcel left this morning, travels by express, and arrives tomorrow. Thanks."
