@@ -109,9 +109,14 @@ class KnowledgeBase:
             shift = self._same_language_min(snapshot, language) - self.config.min_score
             if best_same is not None and best_same >= self.config.fallback_below + shift:
                 return self._result(snapshot, hits, language, False, best_same)
-        hits = own_language_first(snapshot, snapshot.search(vector, k), language)
+        hits = snapshot.search(vector, k * len(snapshot.partitions))  # room for translations
         fallback = language is not None and set(snapshot.partitions) != {language}
-        return self._result(snapshot, hits, language, fallback, best_same)
+        # Relevance is judged on the k best passages, translations included: an article that
+        # scores high in any language is about the question (judged without them, 6.4% of
+        # the demo's test questions went unanswered instead of 2.7%).
+        judged = own_language_first(snapshot, hits[:k], language)
+        hits = one_copy_per_article(snapshot, own_language_first(snapshot, hits, language))[:k]
+        return self._result(snapshot, hits, language, fallback, best_same, judged)
 
     def _result(
         self,
@@ -120,9 +125,12 @@ class KnowledgeBase:
         language: str | None,
         fallback: bool,
         best_same: float | None,
+        judged: list[Hit] | None = None,
     ) -> SearchResult:
+        """``judged`` (default ``hits``): the hits whose scores decide relevance."""
         passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in hits)
-        shown = passages[: self.config.top_k]  # the same decision whatever k a caller asks for
+        shown = [_passage(snapshot, h.score, h.chunk_id) for h in (judged or hits)]
+        shown = shown[: self.config.top_k]  # the same decision whatever k a caller asks for
         relevant = any(p.score >= self._threshold(snapshot, p, language) for p in shown)
         return SearchResult(passages, relevant, language, fallback, best_same)
 
@@ -204,6 +212,19 @@ def own_language_first(snapshot: IndexSnapshot, hits: list[Hit], language: str |
             if moved.chunk_id not in seen:
                 seen.add(moved.chunk_id)
                 out.append(moved)
+    return out
+
+
+def one_copy_per_article(snapshot: IndexSnapshot, hits: list[Hit]) -> list[Hit]:
+    """``hits`` without the translations of an article already found in another language:
+    across six languages one article's copies would fill every slot (the demo question "Worauf
+    muss ich beim Foto vom Ausweis achten?" got delivery-damaged in de, zh, en and es)."""
+    language_of: dict[str, str] = {}
+    out = []
+    for hit in hits:
+        language = snapshot.chunks[hit.chunk_id].language
+        if language_of.setdefault(snapshot.article(hit.chunk_id), language) == language:
+            out.append(hit)
     return out
 
 
