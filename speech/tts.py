@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -100,6 +101,14 @@ class Synthesizer(Protocol):
 
 
 VoiceLoader = Callable[[VoiceSpec, str], Voice]
+
+
+def system_binary(name: str, hint: str) -> str:
+    """The path of an engine's program, or a clear error saying how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise ParlaError(f"{name} is not installed: {hint}")
+    return path
 
 
 def load_voice(spec: VoiceSpec, language: str) -> Voice:

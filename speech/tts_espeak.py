@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.errors import ParlaError
-from speech.tts import VoiceSpec
+from speech.tts import VoiceSpec, system_binary
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,7 @@ TIMEOUT_S = 60.0  # one piece of text never takes this long; a hung process is k
 
 @lru_cache(maxsize=1)
 def espeak_binary() -> str:
-    path = shutil.which("espeak-ng")
-    if path is None:
-        raise ParlaError("espeak-ng is not installed: apt-get install espeak-ng (see install.sh)")
-    return path
+    return system_binary("espeak-ng", "apt-get install espeak-ng (see scripts/install.sh)")
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,6 @@ Voices: ``pico:de-DE``, or ``pico:de`` for the language's default.
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import tempfile
 from functools import lru_cache
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.errors import ParlaError
-from speech.tts import VoiceSpec
+from speech.tts import VoiceSpec, system_binary
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +29,7 @@ TIMEOUT_S = 60.0  # one piece of text never takes this long; a hung process is k
 
 @lru_cache(maxsize=1)
 def pico_binary() -> str:
-    path = shutil.which("pico2wave")
-    if path is None:
-        raise ParlaError("SVOX Pico is not installed: pico2wave not found (see scripts/install.sh)")
-    return path
+    return system_binary("pico2wave", "libttspico-utils, Debian non-free (see scripts/install.sh)")
 
 
 class PicoVoice:

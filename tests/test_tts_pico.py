@@ -5,6 +5,7 @@ import pytest
 
 from agent.config import TTSConfig
 from agent.errors import ParlaError
+from speech import tts
 from speech.tts import TableSynthesizer, VoiceSpec
 from speech.tts_pico import load_voice
 
@@ -43,7 +44,8 @@ def test_unknown_voice_and_options_are_clear_errors():
 def test_missing_pico_falls_back_to_the_next_voice(monkeypatch):
     from speech import tts_pico
 
-    monkeypatch.setattr(tts_pico.shutil, "which", lambda name: None)
+    real_which = tts.shutil.which
+    monkeypatch.setattr(tts.shutil, "which", lambda n: None if n == "pico2wave" else real_which(n))
     tts_pico.pico_binary.cache_clear()
     try:
         out = TableSynthesizer(TTSConfig(voices={"de": "pico:de|espeak-ng:de"})).synthesize(
