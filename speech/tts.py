@@ -206,18 +206,23 @@ class TableSynthesizer:
 
     def _speak(self, voice: Voice, part: str, language: str) -> np.ndarray:
         """The piece in ``voice``; in a ``latin_words`` language its runs of Latin-script words
-        ("Voltia Plus", "V T") in that table's voice, at ``voice``'s rate."""
+        ("Voltia Plus", "V T") in that table's voice, at ``voice``'s rate and loudness."""
         other = self.config.latin_words.get(language)
         if not other or other == language or not LATIN_RUN.search(part):
             return voice.speak(part)
         latin = self.voice_for(other).voice
-        audio: list[tuple[int, np.ndarray]] = []
-        for run, is_latin in latin_runs(part):
-            speaker = latin if is_latin else voice
-            samples = speaker.speak(run)
-            audio.append((speaker.sample_rate, np.asarray(samples, dtype=np.float32)))
+        runs = [(is_latin, latin if is_latin else voice, run) for run, is_latin in latin_runs(part)]
+        audio = [
+            (is_latin, np.asarray(v.speak(run), np.float32), v.sample_rate)
+            for is_latin, v, run in runs
+        ]
+        native = [a for is_latin, a, _ in audio if not is_latin]
+        gain = _level_match(native, [a for is_latin, a, _ in audio if is_latin])
         rate = voice.sample_rate
-        return np.concatenate([resample(a, r, rate) for r, a in audio] or [np.zeros(0)])
+        return np.concatenate(
+            [resample(a * (gain if is_latin else 1.0), r, rate) for is_latin, a, r in audio]
+            or [np.zeros(0, dtype=np.float32)]
+        )
 
     def synthesize(self, text: str, language: str) -> SpeechOut:
         outs = list(self.stream(text, language))
@@ -237,6 +242,17 @@ def latin_runs(text: str) -> list[tuple[str, bool]]:
         start = match.end()
     out.append((text[start:], False))
     return [(run, latin) for run, latin in out if any(c.isalnum() for c in run)]
+
+
+def _level_match(target: list[np.ndarray], other: list[np.ndarray]) -> float:
+    """Gain that brings ``other``'s loudness (RMS) to ``target``'s, within 0.5-2."""
+
+    def rms(parts: list[np.ndarray]) -> float:
+        joined = np.concatenate(parts) if parts else np.zeros(0)
+        return float(np.sqrt(np.mean(np.square(joined)))) if joined.size else 0.0
+
+    want, have = rms(target), rms(other)
+    return float(np.clip(want / have, 0.5, 2.0)) if want > 0 and have > 0 else 1.0
 
 
 def concatenate(outs: list[SpeechOut], pause_s: float = 0.25) -> SpeechOut:

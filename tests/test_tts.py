@@ -88,6 +88,13 @@ def test_latin_words_in_a_chinese_reply_are_read_by_the_english_voice_at_the_chi
     assert out.engine == "fastspeech2"
 
 
+def test_the_other_voice_is_brought_to_the_native_voices_loudness_within_limits():
+    quiet, loud = np.full(100, 0.1, np.float32), np.full(100, 0.15, np.float32)
+    assert tts._level_match([quiet], [loud]) == pytest.approx(2 / 3)
+    assert tts._level_match([quiet], [np.full(100, 0.9, np.float32)]) == 0.5  # at most halved
+    assert tts._level_match([], [loud]) == 1.0  # nothing native to match
+
+
 def test_latin_runs_split_a_mixed_script_text():
     assert tts.latin_runs("订单号 V T, 2 0 4 8，邮箱 a 点 com") == [
         ("订单号 ", False), ("V T", True), (", 2 0 4 8，邮箱 ", False), ("a", True),
