@@ -40,6 +40,7 @@ LETTERS = {  # how Mandarin speakers usually say Latin letters, written with cha
     "v": "维", "w": "达不溜", "x": "艾克斯", "y": "歪", "z": "贼",
 }  # fmt: skip
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
+WARM_UP = "您好。"
 MAX_INPUT_IDS = 1_000  # one piece of a reply is ~250 characters: ~750 ids
 
 
@@ -180,4 +181,6 @@ def load_voice(spec: VoiceSpec, language: str) -> FastSpeechVoice:
         symbols = json.loads((folder / SYMBOLS).read_text(encoding="utf-8"))
     except (ValueError, RuntimeError, OSError) as exc:
         raise ParlaError(f"cannot load FastSpeech2 voice {folder}: {exc}") from None
-    return FastSpeechVoice(acoustic, vocoder, symbols, folder.name, options)
+    voice = FastSpeechVoice(acoustic, vocoder, symbols, folder.name, options)
+    voice.speak(WARM_UP)  # LiteRT sets up its kernels on the first run (~0.1 s): not on a reply
+    return voice
