@@ -129,8 +129,8 @@ class KnowledgeBase:
     ) -> SearchResult:
         """``judged`` (default ``hits``): the hits whose scores decide relevance."""
         passages = tuple(_passage(snapshot, h.score, h.chunk_id) for h in hits)
-        shown = [_passage(snapshot, h.score, h.chunk_id) for h in (judged or hits)]
-        shown = shown[: self.config.top_k]  # the same decision whatever k a caller asks for
+        top = (hits if judged is None else judged)[: self.config.top_k]  # whatever k is asked
+        shown = [_passage(snapshot, h.score, h.chunk_id) for h in top]
         relevant = any(p.score >= self._threshold(snapshot, p, language) for p in shown)
         return SearchResult(passages, relevant, language, fallback, best_same)
 

@@ -21,9 +21,9 @@ if [ "${PARLA_BROWSER_TESTS:-0}" = "1" ]; then
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
   done
 fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "apt-get install ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
@@ -53,7 +53,6 @@ extra_voices() {
   fi
   $SUDO rm -rf "$tmp"
 }
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 if [ "${PARLA_EXTRA_VOICES:-1}" = "1" ] && { ! command -v pico2wave >/dev/null 2>&1 || [ ! -d /usr/share/mbrola/br3 ]; }; then
   extra_voices
 fi

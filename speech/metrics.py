@@ -32,10 +32,11 @@ def _to_simplified() -> Callable[[str], str]:
 
 def _units(text: str, language: str, by_char: bool) -> str:
     """Text in the form jiwer scores: space-separated words, or characters for CER."""
-    if language.split("-")[0] == "zh":
+    base = language.split("-")[0]
+    if base == "zh":
         text = _to_simplified()(text)
     text = normalise(text)
-    if by_char or language.split("-")[0] in NO_SPACE_LANGUAGES:
+    if by_char or base in NO_SPACE_LANGUAGES:
         return " ".join(text.replace(" ", ""))
     return text
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -100,8 +99,9 @@ def load_voice(spec: VoiceSpec, language: str) -> EspeakVoice:
 
 def check_mbrola(voice: str) -> None:
     """espeak-ng lists every MBROLA voice it could drive; speaking needs mbrola and the database."""
+    system_binary("mbrola", "Debian's mbrola package (see scripts/install.sh)")
     database = MBROLA_DIR / voice.removeprefix("mb-")
-    if shutil.which("mbrola") is None or not database.is_dir():
+    if not database.is_dir():
         raise ParlaError(
             f"espeak-ng voice {voice} needs mbrola and {database} (see scripts/install.sh)"
         )

@@ -49,7 +49,7 @@ def read_integer(n: int) -> str:
     if n < 10:
         return DIGITS[n]
     if n >= 100_000_000:
-        return "".join(DIGITS[int(d)] for d in str(n))  # ids and the like: digit by digit
+        return read_digits(str(n))  # ids and the like
     if n >= 10_000:
         high, low = divmod(n, 10_000)
         tail = "" if low == 0 else ("零" if low < 1_000 else "") + read_integer(low)
@@ -65,12 +65,17 @@ def read_integer(n: int) -> str:
     return out[1:] if out.startswith("一十") else out  # 十二, not 一十二
 
 
+def read_digits(digits: str) -> str:
+    """ "007" -> 零零七."""
+    return "".join(DIGITS[int(d)] for d in digits)
+
+
 def read_number(text: str) -> str:
     """A number as written ("19.99", "3", "007") as it is read."""
     whole, _, fraction = text.partition(".")
-    spoken = read_integer(int(whole)) if not whole.startswith("0") or whole == "0" else ""
-    spoken = spoken or "".join(DIGITS[int(d)] for d in whole)
-    return spoken + ("点" + "".join(DIGITS[int(d)] for d in fraction) if fraction else "")
+    leading_zero = whole.startswith("0") and whole != "0"
+    spoken = read_digits(whole) if leading_zero else read_integer(int(whole))
+    return spoken + ("点" + read_digits(fraction) if fraction else "")
 
 
 def chinese_text(text: str) -> str:
@@ -92,8 +97,10 @@ def phones(text: str, syllables: dict[str, list[str]]) -> list[str]:
     )
     for syllable in marked:
         if syllable in (PAUSE, WORD_BREAK):
-            if out[-1] not in (SILENCE, PAUSE):
-                out[-1:] = [out[-1], syllable] if out[-1] != WORD_BREAK else [syllable]
+            if out[-1] == WORD_BREAK:  # a break after a syllable becomes this break
+                out[-1] = syllable
+            elif out[-1] not in (SILENCE, PAUSE):
+                out.append(syllable)
             continue
         base, tone = syllable[:-1], syllable[-1]
         base = "en" if base in ("n", "ng", "m") else base  # 嗯 and friends

@@ -223,7 +223,14 @@ def test_espeak_lists_mbrola_voices_but_refuses_one_whose_database_is_missing(
 
     assert "mb-br3" in tts_espeak.installed_voices()
     monkeypatch.setattr(tts_espeak, "MBROLA_DIR", tmp_path)
+    real_which = tts.shutil.which
+    monkeypatch.setattr(
+        tts.shutil, "which", lambda n: "/bin/mbrola" if n == "mbrola" else real_which(n)
+    )
     with pytest.raises(ParlaError, match="needs mbrola and .*br3"):
+        tts_espeak.load_voice(VoiceSpec.parse("espeak-ng:mb-br3", "pt"), "pt")
+    monkeypatch.setattr(tts.shutil, "which", lambda n: None if n == "mbrola" else real_which(n))
+    with pytest.raises(ParlaError, match="mbrola is not installed"):
         tts_espeak.load_voice(VoiceSpec.parse("espeak-ng:mb-br3", "pt"), "pt")
 
 
