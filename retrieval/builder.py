@@ -206,7 +206,7 @@ def teach(
     and, when ``keep`` is set, each language's relevance threshold calibrated on them over
     the ``shown`` passages a search hands on."""
     logger.info("learning a query adapter from %d labelled questions", len(queries))
-    vectors = embedder.embed_queries([q.query for q in queries])
+    vectors = embed_questions(embedder, [q.query for q in queries])
     chunks = snapshot.chunks
     data = training_set(queries, vectors, [c.doc_id for c in chunks], [c.language for c in chunks])
     settings = settings or AdapterSettings()
@@ -227,6 +227,15 @@ def teach(
         info["min_score_by_language"] = calibrate_thresholds(taught, queries, vectors, keep, shown)
         logger.info("relevance thresholds per language: %s", info["min_score_by_language"])
     return replace(taught, manifest=replace(snapshot.manifest, adapter=info))
+
+
+def embed_questions(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """Query vectors of ``texts``, each distinct text embedded once (a question labelled with
+    its own language's article and the English one appears twice)."""
+    distinct = list(dict.fromkeys(texts))
+    vectors = embedder.embed_queries(distinct)
+    row = {text: i for i, text in enumerate(distinct)}
+    return vectors[[row[t] for t in texts]]
 
 
 def calibrate_thresholds(

@@ -15,7 +15,7 @@ from retrieval.adapter import (
     train_query_adapter,
     training_set,
 )
-from retrieval.builder import build_index
+from retrieval.builder import build_index, embed_questions
 from retrieval.knowledge_base import KnowledgeBase, open_index
 from retrieval.queries import LabelledQuery
 from retrieval.store import read_manifest
@@ -210,3 +210,15 @@ def test_a_damaged_question_file_is_a_one_line_error(tmp_path):
     (out / "labelled-questions.npz").write_bytes(b"not numpy")
     with pytest.raises(ParlaError, match="cannot read labelled questions .*rebuild"):
         open_index(out, embedder, config)
+
+
+def test_a_question_labelled_twice_is_embedded_once():
+    embedder = WordEmbedder()
+    seen: list[str] = []
+    embed = embedder.embed_queries
+    embedder.embed_queries = lambda texts: seen.extend(texts) or embed(texts)  # type: ignore[method-assign]
+    texts = ["wo ist mein paket", "refund time", "wo ist mein paket"]
+    vectors = embed_questions(embedder, texts)
+    assert seen == ["wo ist mein paket", "refund time"]
+    np.testing.assert_allclose(vectors, embed(texts))
+
