@@ -46,6 +46,7 @@ from finetune.responder_selector import (
 logger = logging.getLogger(__name__)
 
 CALIBRATION_SHARE = 0.1  # of the budget, kept for answering the validation questions
+SELECTOR_SHARE = 0.3  # of the budget, at most, for the answer selector (its replies are served)
 
 
 @dataclass
@@ -204,7 +205,7 @@ def _selector(b: _Build) -> dict[str, Any]:
         _load_trained(head, load_file(str(done)))
     else:
         loop = dataclasses.replace(
-            settings.selector.loop, seed=settings.seed, max_seconds=0.2 * settings.budget_s
+            settings.selector.loop, seed=settings.seed, max_seconds=SELECTOR_SHARE * settings.budget_s
         )
         result = train_selector(
             selector,

@@ -167,19 +167,31 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert second.history[0] == first.history[0]  # epoch 1 was not run again
 
 
-def test_the_demo_responder_is_trained_once(parla_home, monkeypatch):
-    calls = []
-
-    def fake_train(train, valid, kb, out, base, settings):
+def _fake_training(calls: list):
+    def fake_train(train, valid, kb, out, base, settings, data_fingerprint=None):
         calls.append(out)
-        out.mkdir(parents=True)
-        (out / "responder.json").write_text(
-            json.dumps({"format": finetune_responder.FORMAT_VERSION})
-        )
+        out.mkdir(parents=True, exist_ok=True)
+        meta = {"format": finetune_responder.FORMAT_VERSION, "data": data_fingerprint}
+        (out / "responder.json").write_text(json.dumps(meta))
         return {}
 
-    monkeypatch.setattr(finetune_responder, "train_responder", fake_train)
+    return fake_train
+
+
+def test_the_demo_responder_is_trained_once(parla_home, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(finetune_responder, "train_responder", _fake_training(calls))
     first = finetune_responder.ensure_demo_responder(parla_home)
     second = finetune_responder.ensure_demo_responder(parla_home)
     assert first == second == parla_home / "demo" / "responder"
     assert len(calls) == 1
+
+
+def test_the_demo_responder_is_trained_again_when_the_demo_data_changes(parla_home, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(finetune_responder, "train_responder", _fake_training(calls))
+    finetune_responder.ensure_demo_responder(parla_home)
+    monkeypatch.setattr(finetune_responder, "demo_fingerprint", lambda *data: "new data")
+    finetune_responder.ensure_demo_responder(parla_home)
+    finetune_responder.ensure_demo_responder(parla_home)
+    assert len(calls) == 2
