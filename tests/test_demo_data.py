@@ -103,20 +103,20 @@ def test_intent_counts_labels_and_languages(lang):
     assert wrong == []
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_valid_and_test_do_not_repeat_train(lang):
-    path = DEMO_DIR / "intents" / f"{lang}.jsonl"
-    train = [e.text for e in read_intent_file(path, split="train")]
-    held_out = [e.text for s in ("valid", "test") for e in read_intent_file(path, split=s)]
-    assert near_duplicates(held_out, train) == []
+def _intent_texts(lang: str, split: str) -> list[str]:
+    return [e.text for e in read_intent_file(DEMO_DIR / "intents" / f"{lang}.jsonl", split=split)]
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_responder_valid_and_test_questions_do_not_repeat_train(lang):
+def _responder_questions(lang: str, split: str) -> list[str]:
     path = DEMO_DIR / "responder" / f"{lang}.jsonl"
-    train = [e.question for e in read_responder_file(path, split="train")]
-    held_out = [e.question for s in ("valid", "test") for e in read_responder_file(path, split=s)]
-    assert near_duplicates(held_out, train) == []
+    return [e.question for e in read_responder_file(path, split=split)]
+
+
+@pytest.mark.parametrize("texts", [_intent_texts, _responder_questions])
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_valid_and_test_do_not_repeat_train(lang, texts):
+    held_out = texts(lang, "valid") + texts(lang, "test")
+    assert near_duplicates(held_out, texts(lang, "train")) == []
 
 
 def near_duplicates(held_out: list[str], train: list[str]) -> list[str]:
