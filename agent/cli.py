@@ -226,7 +226,9 @@ def _responder_options(finetune: Any, evaluate: Any) -> None:
     """Issue #9: `parla finetune responder` / `parla eval responder` knobs."""
     p = finetune.choices["responder"]
     p.add_argument("--kb", help="knowledge base the answers come from (default: the demo's)")
-    p.add_argument("--budget", type=float, help="training work budget in CPU seconds per thread (default 400)")
+    p.add_argument(
+        "--budget", type=float, help="training work budget in CPU seconds per thread (default 400)"
+    )
     p.add_argument("--decoder-layers", type=int, help="rewriter decoder depth (default 2)")
     p.add_argument("--pretrain-pairs", type=int, help="self-supervised KB pairs (0: none)")
     p.add_argument("--seed", type=int)

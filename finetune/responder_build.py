@@ -205,7 +205,9 @@ def _selector(b: _Build) -> dict[str, Any]:
         _load_trained(head, load_file(str(done)))
     else:
         loop = dataclasses.replace(
-            settings.selector.loop, seed=settings.seed, max_seconds=SELECTOR_SHARE * settings.budget_s
+            settings.selector.loop,
+            seed=settings.seed,
+            max_seconds=SELECTOR_SHARE * settings.budget_s,
         )
         result = train_selector(
             selector,
