@@ -5,19 +5,28 @@ lower layers of the multilingual encoder (``TextEncoder``), then through a copy 
 layers that is fine-tuned on question / answer-sentence pairs, and are mean-pooled into unit
 vectors; the score is their cosine. Sentence vectors depend only on the sentence, so they are
 cached: a knowledge base's sentences are encoded once per process.
+
+An answer memory adds what the labelled questions taught directly: the training questions
+nearest to the new one (in the question tower's space) vote for the sentences that answered
+them. Many customers ask about the same facts in other words, and a vote names the exact
+sentence where the bi-encoder only finds the topic (Khandelwal et al., ICLR 2020, do the same
+for language modelling: a k-nearest-neighbour memory beside a trained model).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agent.errors import ParlaError
 from agent.layers import TransformerLayer, padding_mask
 from agent.sentences import Sentence
 from agent.text_encoder import EncodedText, TextEncoder
@@ -110,23 +119,112 @@ def pad_states(encoded: Sequence[EncodedText]) -> tuple[Tensor, Tensor]:
     return out, lengths
 
 
+MEMORY_FILE, MEMORY_ANSWERS = "memory.safetensors", "memory.json"
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """How the memory votes (defaults: ``ResponderConfig.memory_*``)."""
+
+    weight: float
+    neighbours: int
+    temperature: float
+
+
+@dataclass(frozen=True)
+class AnswerMemory:
+    """Labelled questions' vectors (question tower) and the sentences that answered each."""
+
+    vectors: Tensor
+    """(questions, hidden) unit vectors."""
+    answers: tuple[tuple[str, ...], ...]
+    """Each question's answer sentences (their text)."""
+    settings: MemorySettings
+
+    def votes(self, question: Tensor) -> dict[str, float]:
+        """Sentence text -> share of the vote of the question's nearest labelled questions."""
+        if not len(self.answers) or not self.settings.weight:
+            return {}
+        nearest = (self.vectors @ question).topk(min(self.settings.neighbours, len(self.answers)))
+        weights = torch.softmax(nearest.values / self.settings.temperature, 0)
+        out: dict[str, float] = {}
+        for weight, row in zip(weights.tolist(), nearest.indices.tolist(), strict=True):
+            for text in self.answers[row]:
+                out[text] = out.get(text, 0.0) + weight
+        return out
+
+    def boost(self, question: Tensor, sentences: Sequence[Sentence]) -> list[float]:
+        """What the vote adds to each sentence's score."""
+        votes = self.votes(question)
+        return [self.settings.weight * votes.get(s.text, 0.0) for s in sentences]
+
+
+def build_memory(
+    selector: AnswerSelector,
+    questions: Sequence[str],
+    answers: Sequence[Sequence[str]],
+    settings: MemorySettings,
+) -> AnswerMemory:
+    """A memory of ``questions`` (at least one), each answered by its ``answers``."""
+    chunks = range(0, len(questions), 64)
+    vectors = torch.cat([selector.embed_questions(questions[i : i + 64]) for i in chunks])
+    return AnswerMemory(vectors, tuple(tuple(a) for a in answers), settings)
+
+
+def save_memory(memory: AnswerMemory, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"vectors": memory.vectors.contiguous()}, str(folder / MEMORY_FILE))
+    answers = json.dumps([list(a) for a in memory.answers], ensure_ascii=False)
+    (folder / MEMORY_ANSWERS).write_text(answers, encoding="utf-8")
+
+
+def load_memory(folder: Path, settings: MemorySettings) -> AnswerMemory | None:
+    """The memory saved in ``folder``; None for a responder trained without one."""
+    from safetensors.torch import load_file
+
+    if not (folder / MEMORY_FILE).exists():
+        return None
+    vectors = load_file(str(folder / MEMORY_FILE))["vectors"]
+    answers = json.loads((folder / MEMORY_ANSWERS).read_text(encoding="utf-8"))
+    if len(answers) != len(vectors):
+        raise ParlaError(
+            f"{folder}: the memory has {len(vectors)} questions, {len(answers)} answers"
+        )
+    return AnswerMemory(vectors, tuple(tuple(a) for a in answers), settings)
+
+
 class AnswerSelector:
     """Ranks candidate sentences for a question."""
 
-    def __init__(self, encoder: TextEncoder, head: SelectorHead, cache_size: int = 50_000) -> None:
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        head: SelectorHead,
+        cache_size: int = 50_000,
+        memory: AnswerMemory | None = None,
+    ) -> None:
         self.encoder = encoder
         self.head = head.eval()
         self.cache_size = cache_size
+        self.memory = memory
         self._vectors: OrderedDict[str, Tensor] = OrderedDict()
 
     @torch.inference_mode()
+    def embed_questions(self, questions: Sequence[str]) -> Tensor:
+        """Unit vectors of the question tower."""
+        return self.head.embed_questions(self.encoder.encode([question_text(q) for q in questions]))
+
+    @torch.inference_mode()
     def rank(self, question: str, sentences: Sequence[Sentence]) -> list[ScoredSentence]:
-        """``sentences`` best first."""
+        """``sentences`` best first: cosine, plus the memory's vote when there is one."""
         if not sentences:
             return []
-        q = self.head.embed_questions(self.encoder.encode([question_text(question)]))[0]
+        q = self.embed_questions([question])[0]
         s = self.vectors([sentence_text(x) for x in sentences])
         scores = (s @ q).tolist()
+        if self.memory is not None:
+            scores = [a + b for a, b in zip(scores, self.memory.boost(q, sentences), strict=True)]
         ranked = sorted(zip(sentences, scores, strict=True), key=lambda p: -p[1])
         return [ScoredSentence(sentence, score) for sentence, score in ranked]
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.answer_selection import AnswerSelector, ScoredSentence
+from agent.answer_selection import AnswerSelector, MemorySettings, ScoredSentence, load_memory
 from agent.config import ResponderConfig
 from agent.errors import ParlaError
 from agent.grounding import GroundednessGuard
@@ -342,4 +342,10 @@ def load_responder(config: ResponderConfig | None = None) -> Responder:
     common = json.loads((folder / "common_words.json").read_text())
     guard = GroundednessGuard(common, config.min_support, config.min_order)
     logger.info("responder loaded from %s (rewriter: %s)", folder, meta.get("rewriter"))
-    return Responder(AnswerSelector(encoder, head), rewriter, guard, config, threshold)
+    memory = load_memory(folder, memory_settings(config))
+    selector = AnswerSelector(encoder, head, memory=memory)
+    return Responder(selector, rewriter, guard, config, threshold)
+
+
+def memory_settings(config: ResponderConfig) -> MemorySettings:
+    return MemorySettings(config.memory_weight, config.memory_neighbours, config.memory_temperature)

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Bump when the folder layout or the answer candidates change: old demo folders are retrained.
 # 2: a bulleted list's items are candidates too (agent.sentences).
-FORMAT_VERSION = 2
+# 3: an answer memory of the labelled questions (agent.answer_selection.AnswerMemory).
+FORMAT_VERSION = 3
 DEFAULT_BASE = "bundle:e5-small"
 
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from agent.answer_selection import AnswerMemory, AnswerSelector, MemorySettings
 from agent.config import ResponderConfig
 from agent.errors import ParlaError
 from agent.messages import Passage
 from agent.responder import NO_ANSWER, OTHER_LANGUAGE, Responder, load_responder
 from agent.rewriter import Rewrite
+from agent.sentences import split_passages
 from finetune.responder import train_responder
 from finetune.responder_data import read_kb
 from tests.tiny_responder import (
@@ -87,6 +89,8 @@ def test_training_writes_a_complete_folder_and_reports_the_contract_keys(trained
         "rewriter.safetensors",
         "common_words.json",
         "encoder/config.json",
+        "memory.safetensors",
+        "memory.json",
     ):
         assert (folder / name).exists(), name
     meta = json.loads((folder / "responder.json").read_text())
@@ -190,6 +194,30 @@ def test_without_the_rewriter_the_reply_is_extractive(responder, trained):
     reply = extractive.generate("How much is standard delivery?", "en", None, trained[2])
     assert reply.path == "extractive"
     assert reply.text
+
+
+def test_the_memory_holds_every_labelled_question_and_its_answer_sentences(responder, trained):
+    memory = responder.selector.memory
+    assert memory is not None
+    assert len(memory.answers) == len(memory.vectors) == 2 * len(examples())  # train + valid
+    kb_sentences = {s.text for s in split_passages(trained[2])}
+    assert all(answer and set(answer) <= kb_sentences for answer in memory.answers)
+
+
+def test_the_memory_vote_moves_the_sentence_its_neighbours_were_answered_with(responder):
+    sentences = [s.sentence for s in responder.selector.rank("How fast is it?", _delivery())]
+    last = sentences[-1]
+    memory = AnswerMemory(
+        responder.selector.embed_questions(["How fast is it?"]),
+        ((last.text,),),
+        MemorySettings(weight=10.0, neighbours=1, temperature=0.05),
+    )
+    voted = AnswerSelector(responder.selector.encoder, responder.selector.head, memory=memory)
+    assert voted.rank("How fast is it?", _delivery())[0].sentence.text == last.text
+
+
+def _delivery():
+    return split_passages([DELIVERY])
 
 
 def test_loading_a_folder_that_is_not_a_responder_fails_in_one_line(tmp_path):
