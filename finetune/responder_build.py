@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from agent.answer_selection import (
     AnswerSelector,
-    build_memory,
     question_text,
     save_memory,
     sentence_text,
@@ -35,6 +34,7 @@ from agent.vocab import build_trimmed_tokenizer
 from finetune.responder_calibration import calibrate
 from finetune.responder_data import KBDocument, SelectionExample, selection_examples
 from finetune.responder_loop import work_clock
+from finetune.responder_memory import answer_memory
 from finetune.responder_rewriter import (
     generation_vocabularies,
     kb_pairs,
@@ -122,7 +122,7 @@ def build_responder(
     timings = {"prepare": round(work_clock() - started, 1)}
     summary.update(_selector(b))
     assert b.selector is not None
-    b.selector.memory = _memory(b.selector, b.train)  # the rewriter is calibrated with it
+    b.selector.memory = answer_memory(b.selector, b.train, kb)  # the rewriter is calibrated with it
     summary["selector_valid_with_memory"] = _rounded(selector_quality(b.selector, b.valid, b.pool))
     timings["selector"] = round(work_clock() - started - sum(timings.values()), 1)
     if seq2seq:
@@ -132,7 +132,8 @@ def build_responder(
     else:
         summary.update(_rewriter(b))
     timings["rewriter"] = round(work_clock() - started - sum(timings.values()), 1)
-    save_memory(_memory(b.selector, b.train + b.valid), tmp)  # served: every labelled question
+    served = answer_memory(b.selector, b.train + b.valid, kb)  # every labelled question
+    save_memory(served, tmp)
     summary["memory_questions"] = len(b.train) + len(b.valid)
     summary["work_s"] = timings  # CPU seconds / threads: wall-clock seconds on a free machine
     return summary
@@ -248,16 +249,6 @@ def _selector(b: _Build) -> dict[str, Any]:
         "selector_valid_zero_shot": _rounded(before),
         "selector_epochs": epochs,
     }
-
-
-def _memory(selector: AnswerSelector, examples: Sequence[SelectionExample]):
-    """An answer memory of ``examples``' questions, with the serving defaults' settings."""
-    from agent.config import ResponderConfig
-    from agent.responder import memory_settings
-
-    answers = [[ex.candidates[i].text for i in ex.gold] for ex in examples]
-    settings = memory_settings(ResponderConfig())
-    return build_memory(selector, [ex.question for ex in examples], answers, settings)
 
 
 def _load_trained(head, saved: dict[str, Tensor]) -> None:
