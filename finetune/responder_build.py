@@ -16,12 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from agent.answer_selection import (
-    AnswerSelector,
-    question_text,
-    save_memory,
-    sentence_text,
-)
+from agent.answer_selection import AnswerSelector, question_text, save_memory, sentence_text
 from agent.copy_generator import CopyGenerator, DecodeSettings, GeneratorShape
 from agent.datasets import ResponderExample
 from agent.errors import ParlaError
