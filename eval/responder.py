@@ -7,7 +7,10 @@ and content words the passages support, re-checked here whatever path wrote them
 ``language_match``, replies in the question's language by a language detector; which path
 wrote the replies (generated / extractive / no_answer) and why the rewriter was not used
 (``fallbacks``); latency; and the same metrics for the extractive answerer alone, the
-baseline the rewriter must beat. With ``--report DIR``: every reply as JSONL and a Markdown
+baseline the rewriter must beat, with its answer-sentence accuracy (the share of questions
+whose extractive answer holds the answer sentence: the sentence of the reference article, or of
+the line's own passages, that best matches the reference reply; demo test lines only when the
+passages come from retrieval). With ``--report DIR``: every reply as JSONL and a Markdown
 summary.
 """
 
@@ -65,7 +68,8 @@ def cmd_eval_responder(args: Any) -> dict[str, Any]:
     config = ResponderConfig(model=args.model, use_rewriter=not getattr(args, "no_rewriter", False))
     responder = load_responder(config)
     source = passage_source(examples, getattr(args, "index", None), getattr(args, "passages", None))
-    result, rows = evaluate_responder(responder, examples, source)
+    gold = answer_sentences(examples, demo=args.test == "demo")
+    result, rows = evaluate_responder(responder, examples, source, gold)
     if getattr(args, "report", None):
         write_report(Path(args.report), result, rows)
     return result
@@ -133,10 +137,25 @@ def _article_passages() -> PassageSource:
     return article
 
 
+def answer_sentences(examples: Sequence[ResponderExample], demo: bool) -> dict[str, str]:
+    """Question -> its answer sentence, where one is known (see the module's docstring)."""
+    from agent.datasets import demo_kb_dir
+    from finetune.responder_data import read_kb, selection_examples
+
+    known = [e for e in examples if e.passages or (demo and e.article)]
+    kb = read_kb(demo_kb_dir()) if demo else []
+    found = selection_examples(known, kb) if known else []
+    return {ex.question: ex.candidates[ex.gold[0]].text for ex in found}
+
+
 def evaluate_responder(
-    responder: Responder, examples: Sequence[ResponderExample], source: PassageSource
+    responder: Responder,
+    examples: Sequence[ResponderExample],
+    source: PassageSource,
+    gold: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Metrics (overall, per language, extractive baseline) and one row per example."""
+    """Metrics (overall, per language, extractive baseline) and one row per example; ``gold``
+    maps questions to their answer sentence (``answer_sentences``)."""
     from tqdm import tqdm
 
     extractive = Responder(
@@ -156,6 +175,8 @@ def evaluate_responder(
         base = extractive.generate(e.question, e.lang, e.intent, used)
         row = _row(e, reply, base, latency, languages, passages, relevant)
         row["grounded"] = is_grounded(responder.guard, reply, used)
+        answer = (gold or {}).get(e.question)
+        row["extractive_answer_sentence"] = None if answer is None else answer in base.text
         rows.append(row)
     return summarise(rows), rows
 
@@ -215,6 +236,8 @@ def _metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return round(sum(r["path"] == path for r in rows) / max(1, n), 4)
 
     attempts = sum(r["path"] == "generated" or r["fallback"] for r in rows)
+    known = [r["extractive_answer_sentence"] for r in rows]
+    known = [k for k in known if k is not None]
     latencies = sorted(r["latency_ms"] for r in rows)
     return {
         "n": n,
@@ -233,6 +256,7 @@ def _metrics(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "extractive_baseline": {
             "rouge_l": mean("extractive_rouge_l"),
             "language_match": mean("extractive_language_match"),
+            "answer_sentence_accuracy": round(sum(known) / len(known), 4) if known else None,
         },
     }
 
@@ -245,14 +269,17 @@ def write_report(folder: Path, result: dict[str, Any], rows: Sequence[dict[str, 
 
 def markdown_table(result: dict[str, Any]) -> str:
     lines = [
-        "| lang | n | ROUGE-L | extractive ROUGE-L | grounded | language match | generated "
-        "| fallbacks | no answer | p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| lang | n | ROUGE-L | extractive ROUGE-L | extractive answer sentence | grounded "
+        "| language match | generated | fallbacks | no answer | p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [*result["per_language"].items(), ("all", result)]
     for lang, m in rows:
+        base = m["extractive_baseline"]
+        found = base["answer_sentence_accuracy"]
+        found_text = "-" if found is None else f"{found:.3f}"
         lines.append(
-            f"| {lang} | {m['n']} | {m['rouge_l']:.3f} | {m['extractive_baseline']['rouge_l']:.3f} "
+            f"| {lang} | {m['n']} | {m['rouge_l']:.3f} | {base['rouge_l']:.3f} | {found_text} "
             f"| {m['grounded_rate']:.3f} | {m['language_match']:.3f} | {m['generated']:.2f} "
             f"| {m['fallbacks']:.2f} | {m['no_answer']:.2f} | {m['latency_ms_p50']:.0f} |"
         )

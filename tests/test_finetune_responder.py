@@ -88,7 +88,10 @@ def test_finetune_and_eval_from_the_command_line(tiny, capsys):
     assert metrics["grounded_rate"] == 1.0
     assert set(metrics["per_language"]) == {"en", "es"}
     assert "rouge_l" in metrics["extractive_baseline"]
-    assert (tiny["root"] / "report" / "replies.jsonl").exists()
+    assert 0 <= metrics["extractive_baseline"]["answer_sentence_accuracy"] <= 1
+    replies = (tiny["root"] / "report" / "replies.jsonl").read_text().splitlines()
+    found = [json.loads(line)["extractive_answer_sentence"] for line in replies]
+    assert all(f in (True, False, None) for f in found) and any(f is not None for f in found)
 
 
 @pytest.mark.parametrize(
