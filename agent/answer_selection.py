@@ -158,6 +158,11 @@ class AnswerMemory:
         votes = self.votes(question)
         return [self.settings.weight * votes.get(s.text, 0.0) for s in sentences]
 
+    def extended(self, other: AnswerMemory) -> AnswerMemory:
+        """This memory's questions, then ``other``'s (with this memory's settings)."""
+        vectors = torch.cat([self.vectors, other.vectors])
+        return AnswerMemory(vectors, self.answers + other.answers, self.settings)
+
 
 def build_memory(
     selector: AnswerSelector,

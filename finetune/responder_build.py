@@ -117,7 +117,8 @@ def build_responder(
     timings = {"prepare": round(work_clock() - started, 1)}
     summary.update(_selector(b))
     assert b.selector is not None
-    b.selector.memory = answer_memory(b.selector, b.train, kb)  # the rewriter is calibrated with it
+    trained = answer_memory(b.selector, b.train, kb)
+    b.selector.memory = trained  # the rewriter is calibrated with the training questions' memory
     summary["selector_valid_with_memory"] = _rounded(selector_quality(b.selector, b.valid, b.pool))
     timings["selector"] = round(work_clock() - started - sum(timings.values()), 1)
     if seq2seq:
@@ -127,7 +128,7 @@ def build_responder(
     else:
         summary.update(_rewriter(b))
     timings["rewriter"] = round(work_clock() - started - sum(timings.values()), 1)
-    served = answer_memory(b.selector, b.train + b.valid, kb)  # every labelled question
+    served = trained.extended(answer_memory(b.selector, b.valid, kb))  # every labelled question
     save_memory(served, tmp)
     summary["memory_questions"] = len(b.train) + len(b.valid)
     summary["work_s"] = timings  # CPU seconds / threads: wall-clock seconds on a free machine

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agent.answer_selection import AnswerMemory, AnswerSelector, build_memory, sentence_text
+from agent.config import ResponderConfig
+from agent.responder import memory_settings
 from finetune.responder_data import KBDocument, SelectionExample, document_sentences
 
 
@@ -25,9 +27,6 @@ def answer_memory(
     kb: Sequence[KBDocument],
 ) -> AnswerMemory:
     """A memory of ``examples``' questions, with the serving defaults' settings."""
-    from agent.config import ResponderConfig
-    from agent.responder import memory_settings
-
     answers = memory_answers(selector, examples, kb)
     settings = memory_settings(ResponderConfig())
     return build_memory(selector, [ex.question for ex in examples], answers, settings)

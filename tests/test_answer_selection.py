@@ -55,6 +55,13 @@ def test_more_neighbours_than_questions_is_fine():
     assert sum(_memory(many).votes(torch.tensor([0.0, 0.0, 1.0])).values()) == pytest.approx(1.0)
 
 
+def test_an_extended_memory_holds_both_memories_questions_in_order():
+    other = AnswerMemory(torch.ones(1, 3), (("Pickup is free.",),), SETTINGS)
+    both = _memory().extended(other)
+    assert both.answers == (*_memory().answers, ("Pickup is free.",))
+    assert torch.equal(both.vectors, torch.cat([torch.eye(3), torch.ones(1, 3)]))
+
+
 def test_a_saved_memory_loads_back(tmp_path: Path):
     save_memory(_memory(), tmp_path)
     loaded = load_memory(tmp_path, SETTINGS)
