@@ -319,7 +319,7 @@ def load_responder(config: ResponderConfig | None = None) -> Responder:
     config = config or ResponderConfig()
     folder = resolve_responder_dir(config.model)
     meta = json.loads((folder / "responder.json").read_text())
-    quantize = bool(meta.get("quantized", False))  # as in training: same states, same scores
+    quantize = bool(meta.get("quantized", False))  # the same int8 layers as in training
     encoder = load_text_encoder(folder, meta.get("max_tokens", 96), quantize=quantize)
     head = SelectorHead(**meta["selector"])
     head.load_state_dict(load_file(str(folder / "selector.safetensors")))

@@ -105,8 +105,13 @@ def load_text_encoder(
 def quantized(model):
     """Linear layers with int8 weights (dynamic quantisation): ~3x less CPU time per text.
 
-    The encoder is frozen, so the same deterministic quantisation is applied when training
-    and when answering; the models trained on its states never see the float version.
+    The encoder is frozen, so the same quantisation is applied when training and when
+    answering; the models trained on its states never see the float version. Dynamic
+    quantisation scales each layer's input by its range over the whole batch, so a text's
+    states shift slightly with its batch-mates (training encodes ``ENCODE_BATCH`` texts at a
+    time, answering one question alone). Measured on the demo validation split, retrieval in
+    the loop: encoding every question and sentence alone instead of in batches moved the
+    extractive ROUGE-L from 0.5305 to 0.5293, within noise, so batches are kept for speed.
     """
     import warnings
 
