@@ -56,18 +56,20 @@ class TextEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> list[EncodedText]:
-        """Token states of each text (the same object for a text seen recently)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        order = sorted(missing, key=len)
+        """Token states of each text (the same object for a text seen recently).
+
+        The answer is gathered before the cache makes room: with a full cache, a text of this
+        very request may be the least recently used one that a new text pushes out."""
+        found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
+        for text in found:
+            self._cache.move_to_end(text)
+        order = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)
         for start in range(0, len(order), ENCODE_BATCH):
             batch = order[start : start + ENCODE_BATCH]
             for text, encoded in zip(batch, self._forward(batch), strict=True):
+                found[text] = encoded
                 self._remember(text, encoded)
-        out = []
-        for text in texts:
-            self._cache.move_to_end(text)
-            out.append(self._cache[text])
-        return out
+        return [found[text] for text in texts]
 
     def _forward(self, texts: list[str]) -> list[EncodedText]:
         ids = [self.token_ids(t) for t in texts]
