@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 
 from agent.errors import ParlaError
 from agent.layers import TransformerLayer, padding_mask
+from agent.lru import LruCache
 from agent.sentences import Sentence
 from agent.text_encoder import EncodedText, TextEncoder
 
@@ -211,9 +211,8 @@ class AnswerSelector:
     ) -> None:
         self.encoder = encoder
         self.head = head.eval()
-        self.cache_size = cache_size
         self.memory = memory
-        self._vectors: OrderedDict[str, Tensor] = OrderedDict()
+        self._vectors: LruCache[Tensor] = LruCache(cache_size)
 
     @torch.inference_mode()
     def embed_questions(self, questions: Sequence[str]) -> Tensor:
@@ -235,14 +234,11 @@ class AnswerSelector:
 
     def vectors(self, texts: Sequence[str]) -> Tensor:
         """Sentence vectors, from the cache when seen before."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        found = self._vectors.found(dict.fromkeys(texts))
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         for start in range(0, len(missing), 64):
             batch = missing[start : start + 64]
             vectors = self.head.embed_sentences(self.encoder.encode(batch))
-            self._vectors.update(zip(batch, vectors, strict=True))
-        out = torch.stack([self._vectors[t] for t in texts])
-        for text in texts:
-            self._vectors.move_to_end(text)
-        while len(self._vectors) > self.cache_size:
-            self._vectors.popitem(last=False)
-        return out
+            found.update(zip(batch, vectors, strict=True))
+            self._vectors.add(zip(batch, vectors, strict=True))
+        return torch.stack([found[t] for t in texts])

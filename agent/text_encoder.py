@@ -9,13 +9,14 @@ its latency budget: knowledge-base sentences come back again and again.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from agent.lru import LruCache
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ class TextEncoder:
         self.model = model.eval()
         self.tokenizer = tokenizer  # a ``tokenizers.Tokenizer``
         self.max_tokens = max_tokens
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, EncodedText] = OrderedDict()
+        self._cache: LruCache[EncodedText] = LruCache(cache_size)
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -58,17 +58,15 @@ class TextEncoder:
     def encode(self, texts: Sequence[str]) -> list[EncodedText]:
         """Token states of each text (the same object for a text seen recently).
 
-        The answer is gathered before the cache makes room: with a full cache, a text of this
-        very request may be the least recently used one that a new text pushes out."""
-        found = {t: self._cache[t] for t in dict.fromkeys(texts) if t in self._cache}
-        for text in found:
-            self._cache.move_to_end(text)
+        The answer is gathered apart from the cache: with a full cache, a text of this very
+        request may be the least recently used one that a new text pushes out."""
+        found = self._cache.found(dict.fromkeys(texts))
         order = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)
         for start in range(0, len(order), ENCODE_BATCH):
             batch = order[start : start + ENCODE_BATCH]
-            for text, encoded in zip(batch, self._forward(batch), strict=True):
-                found[text] = encoded
-                self._remember(text, encoded)
+            encoded = list(zip(batch, self._forward(batch), strict=True))
+            found.update(encoded)
+            self._cache.add(encoded)
         return [found[text] for text in texts]
 
     def _forward(self, texts: list[str]) -> list[EncodedText]:
@@ -85,11 +83,6 @@ class TextEncoder:
             EncodedText(torch.tensor(item), states[row, : len(item)].clone())
             for row, item in enumerate(ids)
         ]
-
-    def _remember(self, text: str, encoded: EncodedText) -> None:
-        self._cache[text] = encoded
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
 
 
 def load_text_encoder(
