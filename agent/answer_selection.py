@@ -234,11 +234,7 @@ class AnswerSelector:
 
     def vectors(self, texts: Sequence[str]) -> Tensor:
         """Sentence vectors, from the cache when seen before."""
-        found = self._vectors.found(dict.fromkeys(texts))
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        for start in range(0, len(missing), 64):
-            batch = missing[start : start + 64]
-            vectors = self.head.embed_sentences(self.encoder.encode(batch))
-            found.update(zip(batch, vectors, strict=True))
-            self._vectors.add(zip(batch, vectors, strict=True))
-        return torch.stack([found[t] for t in texts])
+        return torch.stack(self._vectors.values(texts, self._embed_sentences, 64))
+
+    def _embed_sentences(self, texts: list[str]) -> list[Tensor]:
+        return list(self.head.embed_sentences(self.encoder.encode(texts)))

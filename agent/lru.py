@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -46,3 +46,26 @@ class LruCache(Generic[V]):
                 self._items.move_to_end(key)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def values(
+        self,
+        keys: Sequence[str],
+        compute: Callable[[list[str]], Sequence[V]],
+        batch: int,
+        order: Callable[[str], int] | None = None,
+    ) -> list[V]:
+        """The value of each key: cached, or computed ``batch`` missing keys at a time (sorted
+        by ``order`` first, if given) and remembered. The answer is gathered apart from the
+        cache: with a full cache, a key of this very request may be the least recently used
+        one that a new key pushes out."""
+        distinct = list(dict.fromkeys(keys))
+        found = self.found(distinct)
+        missing = [k for k in distinct if k not in found]
+        if order is not None:
+            missing.sort(key=order)
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            pairs = list(zip(chunk, compute(chunk), strict=True))
+            found.update(pairs)
+            self.add(pairs)
+        return [found[k] for k in keys]

@@ -56,18 +56,8 @@ class TextEncoder:
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> list[EncodedText]:
-        """Token states of each text (the same object for a text seen recently).
-
-        The answer is gathered apart from the cache: with a full cache, a text of this very
-        request may be the least recently used one that a new text pushes out."""
-        found = self._cache.found(dict.fromkeys(texts))
-        order = sorted((t for t in dict.fromkeys(texts) if t not in found), key=len)
-        for start in range(0, len(order), ENCODE_BATCH):
-            batch = order[start : start + ENCODE_BATCH]
-            encoded = list(zip(batch, self._forward(batch), strict=True))
-            found.update(encoded)
-            self._cache.add(encoded)
-        return [found[text] for text in texts]
+        """Token states of each text (the same object for a text seen recently)."""
+        return self._cache.values(texts, self._forward, ENCODE_BATCH, order=len)
 
     def _forward(self, texts: list[str]) -> list[EncodedText]:
         ids = [self.token_ids(t) for t in texts]

@@ -24,6 +24,32 @@ def test_adding_a_key_again_refreshes_it():
     assert cache.found(["a", "b", "c"]) == {"a": 10, "c": 3}
 
 
+def test_values_computes_only_the_missing_keys_in_ordered_batches():
+    cache: LruCache[str] = LruCache(10)
+    cache.add([("bb", "cached")])
+    calls: list[list[str]] = []
+
+    def compute(keys: list[str]) -> list[str]:
+        calls.append(keys)
+        return [k.upper() for k in keys]
+
+    out = cache.values(["cccc", "bb", "a", "cccc", "ddd"], compute, batch=2, order=len)
+    assert out == ["CCCC", "cached", "A", "CCCC", "DDD"]
+    assert calls == [["a", "ddd"], ["cccc"]]
+    assert cache.values(["a"], compute, batch=2) == ["A"] and len(calls) == 2
+
+
+def test_values_answers_a_request_bigger_than_the_cache():
+    cache: LruCache[int] = LruCache(1)
+    cache.add([("a", 1)])
+    assert cache.values(["a", "b", "c"], lambda keys: [ord(k) for k in keys], batch=1) == [
+        1,
+        ord("b"),
+        ord("c"),
+    ]
+    assert len(cache) == 1
+
+
 def test_a_cache_needs_room_for_one_entry():
     with pytest.raises(ValueError, match="at least one"):
         LruCache(0)
