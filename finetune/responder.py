@@ -102,8 +102,11 @@ def _kb_for(kb: str | None, train: Sequence[ResponderExample]) -> list[KBDocumen
     )
 
 
-def ensure_demo_responder(home: Path | None = None) -> Path:
-    """Train the demo responder into ``demo_dir(home)/responder`` unless it is already there."""
+def ensure_demo_responder(home: Path | None = None, deadline: float | None = None) -> Path:
+    """Train the demo responder into ``demo_dir(home)/responder`` unless it is already there.
+
+    ``deadline`` (epoch seconds, from ``parla setup``) bounds the training besides the budget.
+    """
     from agent.datasets import demo_kb_dir, demo_responder
 
     out = demo_dir(home) / "responder"
@@ -112,7 +115,8 @@ def ensure_demo_responder(home: Path | None = None) -> Path:
     if _ready(out, data):
         logger.info("demo responder is ready in %s", out)
         return out
-    train_responder(train, valid, kb, out, DEFAULT_BASE, ResponderTraining(), data_fingerprint=data)
+    settings = ResponderTraining()
+    train_responder(train, valid, kb, out, DEFAULT_BASE, settings, data, deadline)
     return out
 
 
@@ -144,9 +148,11 @@ def train_responder(
     base: str = DEFAULT_BASE,
     settings: ResponderTraining | None = None,
     data_fingerprint: str | None = None,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """Train selector and rewriter into ``out``; returns the ``parla finetune`` JSON.
-    ``data_fingerprint`` is recorded as ``data`` in ``responder.json``."""
+    ``data_fingerprint`` is recorded as ``data`` in ``responder.json``; ``deadline`` (epoch
+    seconds) is when training should end, whatever is left of the budget."""
     from finetune.responder_build import build_responder
 
     settings = settings or ResponderTraining()
@@ -156,7 +162,7 @@ def train_responder(
     started = time.monotonic()
     checkpoints = out.with_name(f".{out.name}.checkpoints")
     with atomic_dir(out) as tmp:
-        summary = build_responder(train, valid, kb, tmp, base, settings, checkpoints)
+        summary = build_responder(train, valid, kb, tmp, base, settings, checkpoints, deadline)
         summary["format"] = FORMAT_VERSION
         summary["data"] = data_fingerprint
         summary["seconds"] = round(time.monotonic() - started, 1)

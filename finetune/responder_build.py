@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,11 @@ logger = logging.getLogger(__name__)
 
 CALIBRATION_SHARE = 0.1  # of the budget, kept for answering the validation questions
 SELECTOR_SHARE = 0.3  # of the budget, at most, for the answer selector (its replies are served)
+# Under a deadline (parla setup on a slow machine) the rewriter gives way first: its
+# pre-training gets only what fine-tuning (at least FINETUNE_MIN_S) and calibration leave, and
+# an uncalibrated rewriter stays off. The selector keeps at least SELECTOR_MIN_S (an epoch).
+FINETUNE_MIN_S = 60.0
+SELECTOR_MIN_S = 40.0
 
 
 @dataclass
@@ -64,12 +70,25 @@ class _Build:
     tmp: Path  # the folder being written
     settings: Any  # ResponderTraining
     checkpoints: Path
-    started: float
+    started: float  # work_clock() at the start
     guard: GroundednessGuard
     selector: AnswerSelector | None = None  # once trained
+    deadline: float | None = None  # epoch seconds by which training should end
+    wall_started: float = dataclasses.field(default_factory=time.time)
 
     def remaining(self) -> float:
-        return self.settings.budget_s - (work_clock() - self.started)
+        """Work seconds left: the budget's, or fewer where the deadline comes first.
+
+        The deadline is wall-clock time; it becomes work seconds at the pace (work per wall
+        second) this build has kept so far.
+        """
+        used = work_clock() - self.started
+        left = self.settings.budget_s - used
+        if self.deadline is None:
+            return left
+        wall = time.time() - self.wall_started
+        pace = min(1.0, used / wall) if wall > 1.0 else 1.0
+        return min(left, (self.deadline - time.time()) * pace)
 
 
 def build_responder(
@@ -80,8 +99,9 @@ def build_responder(
     base: str,
     settings,
     checkpoints: Path,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
-    started = work_clock()
+    started, wall_started = work_clock(), time.time()
     languages = sorted({ex.lang for ex in train})
     base_dir = ModelSpec(base).resolve()
     seq2seq = _is_seq2seq(base_dir)
@@ -106,6 +126,8 @@ def build_responder(
         checkpoints,
         started,
         GroundednessGuard(common),
+        deadline=deadline,
+        wall_started=wall_started,
     )
     _pre_encode(encoder, sel_train + sel_valid, pool)
     summary: dict[str, Any] = {
@@ -215,7 +237,9 @@ def _selector(b: _Build) -> dict[str, Any]:
         loop = dataclasses.replace(
             settings.selector.loop,
             seed=settings.seed,
-            max_seconds=SELECTOR_SHARE * settings.budget_s,
+            max_seconds=min(
+                SELECTOR_SHARE * settings.budget_s, max(SELECTOR_MIN_S, 0.5 * b.remaining())
+            ),
         )
         result = train_selector(
             selector,
@@ -277,15 +301,20 @@ def _rewriter(b: _Build) -> dict[str, Any]:
     real_train = real_pairs(b.train, rs, seed, b.titles)
     real_valid = real_pairs(b.valid, rs, seed + 1, b.titles)
     report: dict[str, Any] = {"pretrain_pairs": 0, "train_pairs": len(real_train)}
-    if rs.pretrain_pairs:
+    calibration = CALIBRATION_SHARE * b.settings.budget_s
+    budget = min(0.3 * b.settings.budget_s, 0.5 * b.remaining())
+    if b.deadline is not None:  # fine-tuning and calibration first
+        budget = min(budget, b.remaining() - FINETUNE_MIN_S - calibration)
+    if rs.pretrain_pairs and budget > 0:
         pairs = kb_pairs(b.pool, rs.pretrain_pairs, rs, seed)
-        budget = min(0.3 * b.settings.budget_s, 0.5 * b.remaining())
         _stage(b, model, pairs, real_valid, rs.pretrain, "pretrain", budget, vocabularies)
         report["pretrain_pairs"] = len(pairs)
         report["valid_loss_after_pretrain"] = round(
             validation_loss(model, b.encoder, real_valid, rs, vocabularies), 4
         )
-    budget = max(60.0, b.remaining() - CALIBRATION_SHARE * b.settings.budget_s)
+    elif rs.pretrain_pairs:
+        logger.warning("rewriter pre-training skipped: %.0f s of work left", b.remaining())
+    budget = max(FINETUNE_MIN_S, b.remaining() - calibration)
     epochs = _stage(b, model, real_train, real_valid, rs.finetune, "finetune", budget, vocabularies)
     loss = validation_loss(model, b.encoder, real_valid, rs, vocabularies)
     save_file(model.state_dict(), str(b.tmp / COPY_WEIGHTS))
@@ -293,8 +322,7 @@ def _rewriter(b: _Build) -> dict[str, Any]:
         model, b.encoder, frozenset(vocabularies), DecodeSettings(), rs.sentences, vocabularies
     )
     assert b.selector is not None
-    calibration = calibrate(b.selector, rewriter, b.guard, b.valid)
-    return calibration | {
+    return _calibration(b, rewriter, calibration) | {
         "rewriter": "copy",
         "generator": dataclasses.asdict(shape),
         "rewriter_sentences": rs.sentences,
@@ -302,6 +330,15 @@ def _rewriter(b: _Build) -> dict[str, Any]:
         "epochs": epochs,
         "rewriter_training": report,
     }
+
+
+def _calibration(b: _Build, rewriter: CopyRewriter, needs: float) -> dict[str, Any]:
+    """The rewriter's threshold on validation; past the deadline, the rewriter is off."""
+    assert b.selector is not None
+    if b.deadline is None or b.remaining() >= 0.5 * needs:
+        return calibrate(b.selector, rewriter, b.guard, b.valid)
+    logger.warning("no time left to calibrate the rewriter on validation: it stays off")
+    return {"rewriter_min_confidence": None, "calibration": "skipped: out of time"}
 
 
 def _vocabularies(b: _Build, size: int) -> dict[str, Tensor]:

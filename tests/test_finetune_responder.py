@@ -4,6 +4,7 @@ checkpoints, and the demo responder's idempotence."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ import torch
 from agent.cli import main
 from finetune import responder as finetune_responder
 from finetune.responder_loop import LoopConfig, train_loop
-from tests.tiny_responder import build_tiny_encoder, write_data, write_kb
+from tests.tiny_responder import (
+    build_tiny_encoder,
+    examples,
+    tiny_training,
+    write_data,
+    write_kb,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -170,8 +177,52 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
     assert second.history[0] == first.history[0]  # epoch 1 was not run again
 
 
+def test_past_its_deadline_the_rewriter_gives_way_and_stays_off(tiny):
+    """`parla setup` on a slow machine: no pre-training, no calibration, the selector served."""
+    from agent.config import ResponderConfig
+    from agent.responder import load_responder
+    from finetune.responder_data import read_kb
+
+    out = tiny["root"] / "late"
+    data = examples()
+    kb = read_kb(tiny["kb"])
+    late = time.time() - 1.0
+    result = finetune_responder.train_responder(
+        data, data, kb, out, str(tiny["encoder"]), tiny_training(), deadline=late
+    )
+    meta = json.loads((out / "responder.json").read_text())
+    assert meta["rewriter_training"]["pretrain_pairs"] == 0
+    assert meta["calibration"] == "skipped: out of time"
+    assert meta["rewriter_min_confidence"] is None and result["epochs"] >= 1
+    responder = load_responder(ResponderConfig(model=str(out)))
+    reply = responder.generate("How much is standard delivery?", "en", "info", _passages())
+    assert reply.path == "extractive" and reply.grounded
+    assert reply.text in _passages()[0].text  # a sentence of the passage, as it stands
+
+
+def test_a_deadline_far_away_changes_nothing(tiny):
+    from finetune.responder_data import read_kb
+
+    out = tiny["root"] / "early"
+    data = examples()
+    far = time.time() + 3600.0
+    finetune_responder.train_responder(
+        data, data, read_kb(tiny["kb"]), out, str(tiny["encoder"]), tiny_training(), deadline=far
+    )
+    meta = json.loads((out / "responder.json").read_text())
+    assert meta["rewriter_training"]["pretrain_pairs"] > 0 and "calibration" not in meta
+    assert "valid_rouge_l" in meta
+
+
+def _passages():
+    from agent.messages import Passage
+
+    text = "Standard delivery takes 3-5 business days. It costs 4.99 EUR."
+    return (Passage("en/delivery.md", "Delivery", text, "en", 0.9),)
+
+
 def _fake_training(calls: list):
-    def fake_train(train, valid, kb, out, base, settings, data_fingerprint=None):
+    def fake_train(train, valid, kb, out, base, settings, data_fingerprint=None, deadline=None):
         calls.append(out)
         out.mkdir(parents=True, exist_ok=True)
         meta = {"format": finetune_responder.FORMAT_VERSION, "data": data_fingerprint}
