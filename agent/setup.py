@@ -34,6 +34,7 @@ SERVE_WITHIN_S = 15 * 60  # a fresh machine's first `parla demo` serves within t
 STARTUP_RESERVE_S = 60  # after setup: loading every model and starting the page
 INSTALL_RESERVE_S = 120  # before setup, when its start is not known: apt-get and pip
 STARTED_AT_ENV = "PARLA_STARTED_AT"  # epoch seconds at which scripts/demo.sh began
+STALE_AFTER_S = 3600  # an older start time was left in the environment by another run
 
 
 def setup_deadline(now: float | None = None) -> float:
@@ -43,13 +44,28 @@ def setup_deadline(now: float | None = None) -> float:
     install against the 15 minutes; without it, setup assumes a typical install before it.
     """
     now = time.time() if now is None else now
-    raw = os.environ.get(STARTED_AT_ENV, "")
-    try:
-        started = float(raw) if raw else now - INSTALL_RESERVE_S
-    except ValueError:
-        logger.warning("%s=%r is not a time in epoch seconds: ignored", STARTED_AT_ENV, raw)
+    started = _started_at(now)
+    if started is None:
         started = now - INSTALL_RESERVE_S
     return min(started, now) + SERVE_WITHIN_S - STARTUP_RESERVE_S
+
+
+def _started_at(now: float) -> float | None:
+    """``PARLA_STARTED_AT`` if it holds a plausible start time, else None (with a warning)."""
+    raw = os.environ.get(STARTED_AT_ENV, "")
+    if not raw:
+        return None
+    try:
+        started = float(raw)
+    except ValueError:
+        logger.warning("%s=%r is not a time in epoch seconds: ignored", STARTED_AT_ENV, raw)
+        return None
+    if now - started > STALE_AFTER_S:
+        logger.warning(
+            "%s is %.0f s old, left from another run: ignored", STARTED_AT_ENV, now - started
+        )
+        return None
+    return started
 
 
 def cmd_setup(args: Any) -> dict[str, Any]:

@@ -29,6 +29,14 @@ def test_a_malformed_start_time_is_ignored_with_a_warning(monkeypatch, caplog, r
     assert "PARLA_STARTED_AT" in caplog.text
 
 
+def test_a_start_time_left_from_an_old_run_is_ignored(monkeypatch, caplog):
+    monkeypatch.delenv(setup.STARTED_AT_ENV, raising=False)
+    fallback = setup.setup_deadline(now=100_000.0)
+    monkeypatch.setenv(setup.STARTED_AT_ENV, str(100_000 - setup.STALE_AFTER_S - 1))
+    assert setup.setup_deadline(now=100_000.0) == fallback
+    assert "left from another run" in caplog.text
+
+
 def test_a_start_time_in_the_future_counts_from_now(monkeypatch):
     monkeypatch.setenv(setup.STARTED_AT_ENV, "9999999999")
     assert setup.setup_deadline(now=100.0) == 100 + setup.SERVE_WITHIN_S - setup.STARTUP_RESERVE_S
