@@ -63,6 +63,19 @@ class Memory:
     allowed: Tensor | None = None  # (batch, vocab) boolean: tokens the generator may write
 
 
+@dataclass(frozen=True, eq=False)
+class OutputRows:
+    """The output layer cut to the tokens one reply may write (its language's, about 2k of 18k).
+
+    Decoding reads the whole output matrix once per token; cut, it stays in the CPU's cache and
+    a 40-token reply takes about a third less time. The other tokens' probability was 0 anyway.
+    """
+
+    ids: Tensor  # (k,) vocabulary ids
+    weight: Tensor  # (k, hidden)
+    bias: Tensor  # (k,)
+
+
 class CopyGenerator(nn.Module):
     def __init__(self, shape: GeneratorShape) -> None:
         super().__init__()
@@ -127,10 +140,28 @@ class CopyGenerator(nn.Module):
             presents.append(kv)
         return x, presents
 
-    def mix(self, hidden: Tensor, memory: Memory, copy_keys: Tensor, previous: Tensor):
-        """Vocabulary log-probabilities, copy attention and the generate-vs-copy gate."""
-        logits = self.transform(hidden) @ self.word.weight.T + self.out_bias
-        if memory.allowed is not None:  # the reply's language: no "Yes," in a German reply
+    def output_rows(self, allowed: Tensor | None) -> OutputRows | None:
+        """The output layer cut to ``allowed`` (one row of ``Memory.allowed``); None: uncut."""
+        if allowed is None:
+            return None
+        ids = allowed.nonzero().squeeze(1)
+        return OutputRows(ids, self.word.weight[ids], self.out_bias[ids])
+
+    def mix(
+        self,
+        hidden: Tensor,
+        memory: Memory,
+        copy_keys: Tensor,
+        previous: Tensor,
+        rows: OutputRows | None = None,
+    ):
+        """Vocabulary log-probabilities (over ``rows.ids`` when given), copy attention and the
+        generate-vs-copy gate."""
+        if rows is not None:
+            logits = nn.functional.linear(self.transform(hidden), rows.weight, rows.bias)
+        else:
+            logits = self.transform(hidden) @ self.word.weight.T + self.out_bias
+        if rows is None and memory.allowed is not None:  # no "Yes," in a German reply
             logits = logits.masked_fill(~memory.allowed[:, None, :], float("-inf"))
         scores = self.copy_query(hidden) @ copy_keys.transpose(1, 2) / hidden.shape[-1] ** 0.5
         follows = _follows(memory, previous)
@@ -190,6 +221,7 @@ def generate(
     """The best reply for one memory (batch of 1), without ``<s>``/``</s>``, and its score:
     the mean log-probability per token (with the default ``length_penalty`` of 1)."""
     beams = max(1, settings.num_beams)
+    rows = model.output_rows(None if memory.allowed is None else memory.allowed[0])
     memory = _repeat(memory, beams)
     cross, copy_keys = model.cross_keys(memory), model.copy_key(memory.states)
     hyps: list[list[int]] = [[] for _ in range(beams)]
@@ -200,7 +232,7 @@ def generate(
     finished: list[tuple[float, list[int]]] = []
     for step in range(settings.max_new_tokens):
         hidden, past = model.decode(last, memory, cross, start=step, past=past)
-        log_p = _next_log_probs(model, hidden, memory, copy_keys, last)
+        log_p = _next_log_probs(model, hidden, memory, copy_keys, last, rows)
         _ban(log_p, hyps, step, settings)
         total = (scores[:, None] + log_p).view(-1)
         top = total.topk(2 * beams)
@@ -223,7 +255,8 @@ def generate(
         hyps = [hyps[b] + [t] for b, t, _ in survivors]
         scores = torch.tensor([v for _, _, v in survivors])
         last = torch.tensor([[t] for _, t, _ in survivors])
-        past = [(k[index], v[index]) for k, v in past]
+        if beams > 1:  # greedy keeps its only row
+            past = [(k[index], v[index]) for k, v in past]
         if len(survivors) < memory.states.shape[0]:
             memory, cross, copy_keys = _take(memory, cross, copy_keys, index)
         if _hopeless(scores, step + 1, settings):
@@ -242,10 +275,13 @@ def _hopeless(scores: Tensor, length: int, settings: DecodeSettings) -> bool:
     return length >= settings.give_up_after and best_mean < settings.give_up_below
 
 
-def _next_log_probs(model, hidden, memory: Memory, copy_keys, last) -> Tensor:
-    log_vocab, attention, gate = model.mix(hidden, memory, copy_keys, last)
+def _next_log_probs(model, hidden, memory: Memory, copy_keys, last, rows=None) -> Tensor:
+    log_vocab, attention, gate = model.mix(hidden, memory, copy_keys, last, rows)
     gate, attention = gate[:, -1], attention[:, -1]
-    p = gate * log_vocab[:, -1].exp()
+    p_vocab = log_vocab[:, -1].exp()
+    if rows is not None:  # back to the whole vocabulary: 0 where the language does not write
+        p_vocab = torch.zeros(len(p_vocab), model.shape.vocab).index_copy_(1, rows.ids, p_vocab)
+    p = gate * p_vocab
     p = p.scatter_add(1, memory.source_ids, (1 - gate) * attention)
     return torch.log(p + 1e-12)
 

@@ -12,6 +12,7 @@ from agent.copy_generator import (
     DecodeSettings,
     GeneratorShape,
     Memory,
+    _next_log_probs,
     generate,
     pad_batch,
 )
@@ -118,6 +119,25 @@ def test_the_generator_writes_only_allowed_tokens_and_copies_the_rest():
     out, score = generate(model, memory, DecodeSettings(max_new_tokens=6, no_repeat_ngram=0))
     assert set(out) <= {7, 8, 9, 20}
     assert score <= 0.0
+
+
+def test_the_cut_output_layer_gives_the_same_next_token_probabilities():
+    """Decoding multiplies only the allowed tokens' rows; the distribution must not change."""
+    torch.manual_seed(4)
+    model = CopyGenerator(SHAPE).eval()
+    memory = _memory(model, torch.randn(VOCAB, 32), [[7, 8, 9]])
+    allowed = torch.rand(1, VOCAB) < 0.4
+    allowed[0, EOS] = True
+    memory = dataclasses.replace(memory, allowed=allowed)
+    last = torch.tensor([[BOS]])
+    with torch.no_grad():
+        hidden, _ = model.decode(last, memory, model.cross_keys(memory))
+        copy_keys = model.copy_key(memory.states)
+        whole = _next_log_probs(model, hidden, memory, copy_keys, last)
+        rows = model.output_rows(allowed[0])
+        cut = _next_log_probs(model, hidden, memory, copy_keys, last, rows)
+    assert rows is not None and len(rows.ids) == int(allowed.sum())
+    assert torch.allclose(whole, cut, atol=1e-6)
 
 
 def test_a_hopeless_reply_is_abandoned_after_a_few_tokens_with_its_low_score():
