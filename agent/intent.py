@@ -37,6 +37,7 @@ from torch import nn
 from agent.config import IntentConfig
 from agent.errors import ParlaError
 from agent.messages import Intent, IntentScore
+from agent.precision import inference_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -435,6 +436,8 @@ def load_intent_model_folder(folder: Path, config: IntentConfig) -> IntentClassi
         torch.set_num_threads(config.threads)
     if config.quantize:
         model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    else:
+        model = model.to(inference_dtype(config.dtype))
     prototypes_path = folder / PROTOTYPES_FILE
     prototypes = np.load(prototypes_path, allow_pickle=False) if prototypes_path.exists() else None
     memory = KnnMemory.load(folder, len(card.labels))

@@ -40,12 +40,11 @@ class LoadedAgent:
 
 
 def load_stages(config: ParlaConfig, index_dir: Path | None = None, voice: bool = False) -> Stages:
-    from retrieval.knowledge_base import load_knowledge_base
-
     from agent.entities import load_entity_extractor
     from agent.intent import load_intent_classifier
     from agent.language import load_language_router
     from agent.responder import load_responder
+    from retrieval.knowledge_base import load_knowledge_base
 
     stages = Stages(
         router=load_language_router(config.language),

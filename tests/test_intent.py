@@ -174,6 +174,24 @@ def test_quantised_model_agrees(tiny_model, classifier):
     ]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_weights_take_the_configured_type_and_agree(tiny_model, dtype):
+    import torch
+
+    exact = load_intent_model_folder(tiny_model, IntentConfig(dtype="float32"))
+    model = load_intent_model_folder(tiny_model, IntentConfig(dtype=dtype))
+    assert {p.dtype for p in model.model.parameters()} == {getattr(torch, dtype)}
+    texts = ["where is my parcel", "hola", "cancel my order", "weather joke"]
+    assert [i.label for i in model.classify_batch(texts)] == [
+        i.label for i in exact.classify_batch(texts)
+    ]
+
+
+def test_an_unknown_weight_type_is_a_clear_error(tiny_model):
+    with pytest.raises(ParlaError, match="dtype 'float8'"):
+        load_intent_model_folder(tiny_model, IntentConfig(dtype="float8"))
+
+
 # --- the real demo model (built by `parla setup`; built here if missing) ----------------------
 
 
