@@ -67,8 +67,9 @@ class Memory:
 class OutputRows:
     """The output layer cut to the tokens one reply may write (its language's, about 2k of 18k).
 
-    Decoding reads the whole output matrix once per token; cut, it stays in the CPU's cache and
-    a 40-token reply takes about a third less time. The other tokens' probability was 0 anyway.
+    Decoding reads the whole output matrix (28 MB) once per token; cut, it stays in the CPU's
+    cache and a 40-token reply takes about 40% less time (bench_responder on 2 cores: p50 340-392
+    -> 212 ms). The other tokens' probability was 0 anyway.
     """
 
     ids: Tensor  # (k,) vocabulary ids

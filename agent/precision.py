@@ -3,8 +3,8 @@
 A one-sentence query through e5-small reads every weight matrix once: about 84 MB in float32,
 more than the CPU's cache, so the time goes into reading memory rather than multiplying.
 bfloat16 halves that. It is only worth it where the CPU computes bfloat16 natively
-(AVX512-BF16 or AMX, as on the machines measured here); elsewhere PyTorch emulates it and is
-slower than float32. "auto" decides by the CPU.
+(AVX512-BF16 or AMX, as on the 2026-11-30 machine the numbers in IntentConfig come from);
+elsewhere PyTorch emulates it and is slower than float32. "auto" decides by the CPU.
 """
 
 from __future__ import annotations
