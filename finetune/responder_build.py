@@ -23,7 +23,7 @@ from agent.datasets import ResponderExample
 from agent.errors import ParlaError
 from agent.grounding import GroundednessGuard, common_words
 from agent.models import ModelSpec
-from agent.rewriter import COPY_WEIGHTS, VOCABULARIES, CopyRewriter
+from agent.rewriter import COPY_WEIGHTS, VOCABULARIES, CopyRewriter, Rewriter
 from agent.sentences import Sentence
 from agent.text_encoder import TextEncoder, quantized, trim_encoder
 from agent.vocab import build_trimmed_tokenizer
@@ -89,6 +89,18 @@ class _Build:
         wall = time.time() - self.wall_started
         pace = min(1.0, used / wall) if wall > 1.0 else 1.0
         return min(left, (self.deadline - time.time()) * pace)
+
+    def calibration_reserve(self) -> float:
+        """Work seconds kept for answering the validation questions at the end."""
+        return CALIBRATION_SHARE * self.settings.budget_s
+
+    def calibrate(self, rewriter: Rewriter) -> dict[str, Any]:
+        """The rewriter's threshold on validation; past the deadline, the rewriter is off."""
+        assert self.selector is not None
+        if self.deadline is None or self.remaining() >= 0.5 * self.calibration_reserve():
+            return calibrate(self.selector, rewriter, self.guard, self.valid)
+        logger.warning("no time left to calibrate the rewriter on validation: it stays off")
+        return {"rewriter_min_confidence": None, "calibration": "skipped: out of time"}
 
 
 def build_responder(
@@ -301,7 +313,7 @@ def _rewriter(b: _Build) -> dict[str, Any]:
     real_train = real_pairs(b.train, rs, seed, b.titles)
     real_valid = real_pairs(b.valid, rs, seed + 1, b.titles)
     report: dict[str, Any] = {"pretrain_pairs": 0, "train_pairs": len(real_train)}
-    calibration = CALIBRATION_SHARE * b.settings.budget_s
+    calibration = b.calibration_reserve()
     budget = min(0.3 * b.settings.budget_s, 0.5 * b.remaining())
     if b.deadline is not None:  # fine-tuning and calibration first
         budget = min(budget, b.remaining() - FINETUNE_MIN_S - calibration)
@@ -321,8 +333,7 @@ def _rewriter(b: _Build) -> dict[str, Any]:
     rewriter = CopyRewriter(
         model, b.encoder, frozenset(vocabularies), DecodeSettings(), rs.sentences, vocabularies
     )
-    assert b.selector is not None
-    return _calibration(b, rewriter, calibration) | {
+    return b.calibrate(rewriter) | {
         "rewriter": "copy",
         "generator": dataclasses.asdict(shape),
         "rewriter_sentences": rs.sentences,
@@ -330,15 +341,6 @@ def _rewriter(b: _Build) -> dict[str, Any]:
         "epochs": epochs,
         "rewriter_training": report,
     }
-
-
-def _calibration(b: _Build, rewriter: CopyRewriter, needs: float) -> dict[str, Any]:
-    """The rewriter's threshold on validation; past the deadline, the rewriter is off."""
-    assert b.selector is not None
-    if b.deadline is None or b.remaining() >= 0.5 * needs:
-        return calibrate(b.selector, rewriter, b.guard, b.valid)
-    logger.warning("no time left to calibrate the rewriter on validation: it stays off")
-    return {"rewriter_min_confidence": None, "calibration": "skipped: out of time"}
 
 
 def _vocabularies(b: _Build, size: int) -> dict[str, Tensor]:

@@ -13,7 +13,6 @@ import torch
 
 from agent.copy_generator import DecodeSettings
 from agent.rewriter import SEQ2SEQ_DIR, Seq2SeqRewriter, seq2seq_input
-from finetune.responder_calibration import calibrate
 from finetune.responder_loop import train_loop
 from finetune.responder_rewriter import RewriteExample, real_pairs
 
@@ -70,8 +69,7 @@ def train_seq2seq(base_dir: Path, b) -> dict[str, Any]:
     tokenizer.save_pretrained(str(b.tmp / SEQ2SEQ_DIR))
     languages = frozenset(ex.language for ex in b.train)
     rewriter = Seq2SeqRewriter(model, tokenizer, languages, DecodeSettings(), rs.sentences)
-    calibration = calibrate(b.selector, rewriter, b.guard, b.valid)
-    return calibration | {
+    return b.calibrate(rewriter) | {
         "rewriter": "seq2seq",
         "rewriter_sentences": rs.sentences,
         "best_valid_loss": round(-result.best_score, 4),
