@@ -14,6 +14,7 @@ from agent.cli import main
 from finetune import responder as finetune_responder
 from finetune.responder_loop import LoopConfig, train_loop
 from tests.tiny_responder import (
+    DELIVERY,
     build_tiny_encoder,
     examples,
     tiny_training,
@@ -195,9 +196,9 @@ def test_past_its_deadline_the_rewriter_gives_way_and_stays_off(tiny):
     assert meta["calibration"] == "skipped: out of time"
     assert meta["rewriter_min_confidence"] is None and result["epochs"] >= 1
     responder = load_responder(ResponderConfig(model=str(out)))
-    reply = responder.generate("How much is standard delivery?", "en", "info", _passages())
+    reply = responder.generate("How much is standard delivery?", "en", "info", [DELIVERY])
     assert reply.path == "extractive" and reply.grounded
-    assert reply.text in _passages()[0].text  # a sentence of the passage, as it stands
+    assert reply.text in DELIVERY.text  # a sentence of the passage, as it stands
 
 
 def test_a_deadline_far_away_changes_nothing(tiny):
@@ -212,13 +213,6 @@ def test_a_deadline_far_away_changes_nothing(tiny):
     meta = json.loads((out / "responder.json").read_text())
     assert meta["rewriter_training"]["pretrain_pairs"] > 0 and "calibration" not in meta
     assert "valid_rouge_l" in meta
-
-
-def _passages():
-    from agent.messages import Passage
-
-    text = "Standard delivery takes 3-5 business days. It costs 4.99 EUR."
-    return (Passage("en/delivery.md", "Delivery", text, "en", 0.9),)
 
 
 def _fake_training(calls: list):

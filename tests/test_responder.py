@@ -19,19 +19,12 @@ from agent.sentences import split_passages
 from finetune.responder import train_responder
 from finetune.responder_data import read_kb
 from tests.tiny_responder import (
+    DELIVERY,
     build_tiny_encoder,
     build_tiny_seq2seq,
     examples,
     tiny_training,
     write_kb,
-)
-
-DELIVERY = Passage(
-    "en/delivery.md",
-    "Delivery",
-    "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
-    "en",
-    0.9,
 )
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from agent.datasets import ResponderExample
+from agent.messages import Passage
 from finetune.responder_data import read_kb
 from finetune.responder_loop import LoopConfig
 from finetune.responder_rewriter import RewriterTraining
@@ -28,6 +29,13 @@ ARTICLES = {
         "## Entrega estándar\n\nLa entrega estándar tarda de 3 a 5 días. Cuesta 4,99 EUR.\n",
     ),
 }
+DELIVERY = Passage(  # a retrieved passage of the tiny help centre
+    "en/delivery.md",
+    "Delivery",
+    "It takes 3-5 business days. Standard delivery costs 4.99 EUR.",
+    "en",
+    0.9,
+)
 QA = [
     (
         "en",
